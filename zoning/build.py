@@ -1,0 +1,374 @@
+"""Build a plan: validated source → resolved geometry → :class:`~zoning.model.Plan`.
+
+One direction of flow: ``spec`` (read and validate) → ``reference`` + ``geometry`` (resolve
+recipes) → layers and tables here → ``io`` / ``webmap`` / ``query`` downstream.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from . import reference
+from ._errors import CRSError, PlanSpecError, Problem, ReferenceLookupError, ZoningError
+from .geometry import (Resolved, area_km2, as_multi, buffer_km, default_accuracy, length_km,
+                       voronoi_cells)
+from .model import (CRS, FEATURE_COLUMNS, LAYERS_DIR, PROCESS_STEP, REGULATION_NATURE, Plan,
+                    geometry_bases, zone_classes)
+from .spec import FeatureSpec, PlanSource, indicators_frame, read_plan_source
+
+_BUFFERED_BASIS = {"gazetteer_point": "gazetteer_buffer", "river_line": "river_buffer"}
+
+
+class _Resolver:
+    """Resolves the recipes of one plan, memoising features and tessellations."""
+
+    def __init__(self, src: PlanSource):
+        self.src = src
+        self.plan_area, labels = self._units(src.meta.extent.units)
+        self.plan_area_detail = "plan extent = " + "; ".join(labels)
+        self.features: dict[str, Resolved] = {}
+        self.cells: dict[str, dict[str, shapely.Geometry]] = {}
+        self._stack: list[str] = []
+        self.specs = {f"{name}/{f.id}": (layer, f) for name, layer in src.layers.items()
+                      for f in layer.features}
+
+    @staticmethod
+    def _units(refs) -> tuple[shapely.Geometry, list[str]]:
+        geoms, labels = [], []
+        for ref in refs:
+            g, label = reference.unit(ref)
+            geoms.append(g)
+            labels.append(label)
+        return shapely.make_valid(shapely.union_all(geoms)), labels
+
+    def place(self, ref) -> tuple[shapely.Point, str]:
+        if isinstance(ref, str):
+            row = self.src.places[ref.removeprefix("local:")]
+            return (shapely.Point(row.longitude, row.latitude),
+                    f"{ref} {row.name} ({row.source}; {row.licence})")
+        return reference.place(ref)
+
+    def region(self, ref: str | None) -> tuple[shapely.Geometry, str]:
+        if ref is None or ref == "plan_area":
+            return self.plan_area, "plan area"
+        if ref.startswith(("CN:", "NE:")):
+            return reference.unit(ref)
+        return self.feature(ref).geometry, f"feature {ref}"
+
+    def tessellation(self, layer_name: str) -> dict[str, shapely.Geometry]:
+        if layer_name not in self.cells:
+            layer = self.src.layers[layer_name]
+            within, _ = self.region(layer.tessellation.within)
+            seeds = [self.place(f.geometry.place)[0] for f in layer.features]
+            cells = voronoi_cells(seeds, within)
+            self.cells[layer_name] = {f.id: c for f, c in zip(layer.features, cells)}
+        return self.cells[layer_name]
+
+    def feature(self, key: str) -> Resolved:
+        if key in self.features:
+            return self.features[key]
+        if key in self._stack:
+            raise ReferenceLookupError("circular 'features' recipe: " + " → ".join(self._stack + [key]))
+        self._stack.append(key)
+        try:
+            layer_name = key.split("/", 1)[0]
+            self.features[key] = self._resolve(layer_name, self.specs[key][1])
+        finally:
+            self._stack.pop()
+        return self.features[key]
+
+    def _resolve(self, layer_name: str, feat: FeatureSpec) -> Resolved:
+        g = feat.geometry
+        recipe = g.recipe
+        if recipe == "plan_area":
+            geom, basis, detail = self.plan_area, "plan_extent", self.plan_area_detail
+        elif recipe == "admin_units":
+            geom, labels = self._units(g.units)
+            basis, detail = "admin_units", "union of " + "; ".join(labels)
+        elif recipe == "place":
+            refs = ([g.place] if g.place is not None else []) + list(g.places or [])
+            pts = [self.place(r) for r in refs]
+            geom = pts[0][0] if len(pts) == 1 else shapely.MultiPoint([p for p, _ in pts])
+            basis, detail = "gazetteer_point", "; ".join(label for _, label in pts)
+        elif recipe == "corridor":
+            pts = [self.place(r) for r in g.through]
+            geom = shapely.LineString([p for p, _ in pts])
+            basis = "schematic_corridor"
+            detail = "straight segments through " + " → ".join(label for _, label in pts)
+        elif recipe == "river":
+            geom, detail = reference.river_line(g.river, g.from_, g.to)
+            basis = "river_line"
+            if g.from_ is not None or g.to is not None:
+                detail += f"; section from {g.from_} to {g.to}"
+        elif recipe == "tessellation_cell":
+            geom = self.tessellation(layer_name)[feat.id]
+            within = self.src.layers[layer_name].tessellation.within
+            basis = "schematic_voronoi"
+            detail = (f"Voronoi cell of {self.place(g.place)[1]} among the seats of layer "
+                      f"{layer_name}, clipped to {within}")
+        elif recipe == "features":
+            parts = [self.feature(ref) for ref in g.of]
+            geoms = [p.geometry for p in parts]
+            if g.op == "union":
+                geom = shapely.union_all(geoms)
+            elif g.op == "intersection":
+                geom = shapely.intersection_all(geoms)
+            else:
+                geom = shapely.difference(geoms[0], shapely.union_all(geoms[1:]))
+            basis = "derived"
+            detail = f"{g.op} of " + ", ".join(g.of)
+            accuracies = [p.accuracy_m for p in parts if p.accuracy_m is not None]
+            return self._finish(feat, geom, basis, detail, max(accuracies, default=None))
+        elif recipe == "file":
+            geom, detail = self._file(g)
+            basis = "authoritative"
+        else:  # pragma: no cover - the spec's discriminated union makes this unreachable
+            raise ZoningError(f"unknown recipe {recipe!r}")
+        return self._finish(feat, geom, basis, detail, None)
+
+    def _file(self, g) -> tuple[shapely.Geometry, str]:
+        from .io import read_vector
+
+        gdf = read_vector(self.src.folder / g.path, layer=g.layer)
+        for col, value in (g.where or {}).items():
+            gdf = gdf[gdf[col] == value]
+        if gdf.empty:
+            raise ReferenceLookupError(f"file {g.path}: no feature matches {g.where}")
+        return shapely.union_all(gdf.to_crs(CRS).geometry.values), f"file {g.path} {g.where or ''}"
+
+    def _finish(self, feat: FeatureSpec, geom, basis: str, detail: str,
+                accuracy: float | None) -> Resolved:
+        g = feat.geometry
+        if g.buffer_km is not None:
+            geom = buffer_km(geom, g.buffer_km)
+            basis = _BUFFERED_BASIS.get(basis, basis)
+            detail += f"; buffered {g.buffer_km:g} km (schematic width)"
+            accuracy = max(accuracy or 0.0, g.buffer_km * 1000)
+        if g.clip is not None:
+            region, label = self.region(g.clip)
+            geom = shapely.intersection(geom, region)
+            detail += f"; clipped to {label}"
+        if accuracy is None:
+            accuracy = default_accuracy(basis)
+        if g.accuracy_m is not None:
+            accuracy = g.accuracy_m
+        if feat.basis_detail:
+            detail = f"{feat.basis_detail.strip()} [{detail}]"
+        return Resolved(shapely.make_valid(geom), basis, detail, accuracy)
+
+
+def build_plan(plan_id: str, layers_dir: Path | None = None) -> Plan:
+    """Validate and build one plan from ``layers/<plan_id>/``.
+
+    Examples
+    --------
+    >>> plan = build_plan("cn-yongji-2035")                        # doctest: +SKIP
+    >>> plan["control_lines"][["name_en", "geometry_basis"]]       # doctest: +SKIP
+    """
+    src = read_plan_source(plan_id, layers_dir=layers_dir)
+    resolver = _Resolver(src)
+    problems: list[Problem] = []
+    classes = zone_classes()
+    badges = geometry_bases()["badge"]
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    for name, layer in src.layers.items():
+        records, geoms = [], []
+        for feat in layer.features:
+            key = f"{name}/{feat.id}"
+            try:
+                res = resolver.feature(key)
+            except (ReferenceLookupError, ValueError, shapely.errors.GEOSException) as exc:
+                problems.append(Problem(src.files[key], feat.id, str(exc), src.lines.get(key)))
+                continue
+            if res.geometry is None or res.geometry.is_empty:
+                problems.append(Problem(src.files[key], feat.id,
+                                        "geometry is empty (check the clip region and recipe)",
+                                        src.lines.get(key)))
+                continue
+            lifecycle = feat.lifecycle or src.meta.lifecycle
+            records.append({
+                "feature_id": f"{plan_id}/{key}",
+                "plan_id": plan_id,
+                "layer": name,
+                "name": feat.name,
+                "name_en": feat.name_en,
+                "zone_class": feat.zone_class,
+                "zone_class_label": classes.at[feat.zone_class, "label_en"],
+                "hilucs": classes.at[feat.zone_class, "hilucs"],
+                "regulation": feat.regulation,
+                "regulation_nature": REGULATION_NATURE[feat.regulation],
+                "lifecycle": lifecycle,
+                "source_section": feat.source.section,
+                "source_lines": feat.source.lines,
+                "source_text": feat.source.text,
+                "geometry_basis": res.basis,
+                "basis_badge": badges[res.basis],
+                "basis_detail": res.detail,
+                "accuracy_m": res.accuracy_m,
+                **feat.attributes,
+            })
+            geoms.append(as_multi(res.geometry, layer.geometry_type))
+        gdf = gpd.GeoDataFrame(records, geometry=geoms, crs=CRS,
+                               columns=list(FEATURE_COLUMNS) + sorted(
+                                   {k for f in layer.features for k in f.attributes}))
+        gdf["area_km2"] = area_km2(gdf) if layer.geometry_type == "polygon" else None
+        gdf["length_km"] = length_km(gdf) if layer.geometry_type == "line" else None
+        layers[name] = gdf
+    if problems:
+        raise PlanSpecError(plan_id, problems)
+
+    tables = _tables(src, layers)
+    meta = _meta_record(src, resolver)
+    return Plan(MappingProxyType(meta), MappingProxyType(layers), MappingProxyType(tables))
+
+
+def _meta_record(src: PlanSource, resolver: _Resolver) -> dict:
+    m = src.meta
+    extent_area = float(area_km2(gpd.GeoSeries([resolver.plan_area], crs=CRS))[0])
+    return {
+        "plan_id": m.plan_id, "title": m.title, "title_en": m.title_en, "country": m.country,
+        "language": m.language, "level": m.level, "plan_type": m.plan_type,
+        "issuer": m.issuer, "issuer_en": m.issuer_en, "approved_by": m.approved_by,
+        "approval_date": m.approval_date.isoformat() if m.approval_date else "",
+        "base_year": m.base_year, "horizon_year": m.horizon_year,
+        "vision_year": m.vision_year, "calendar": m.calendar,
+        "horizon_year_local": m.horizon_year_local, "lifecycle": m.lifecycle,
+        "process_step": PROCESS_STEP[m.lifecycle],
+        "source_document": m.source_document, "source_lines": m.source.lines,
+        "source_text": m.source.text,
+        "extent_units": ";".join(m.extent.units), "extent_detail": resolver.plan_area_detail,
+        "extent_area_km2": round(extent_area, 1),
+        "successor_date": m.successor.date.isoformat() if m.successor else "",
+        "successor": m.successor.description if m.successor else "",
+        "successor_en": m.successor.description_en if m.successor else "",
+        "notes": m.notes, "built_at": _dt.date.today().isoformat(),
+        "extent_wkt": resolver.plan_area.wkt,
+    }
+
+
+def _tables(src: PlanSource, layers: dict[str, gpd.GeoDataFrame]) -> dict[str, pd.DataFrame]:
+    pid = src.plan_id
+    rules = pd.DataFrame([{
+        "plan_id": pid, "rule_id": r.id, "effect": r.effect,
+        "activities": ";".join(r.activities),
+        "zone_classes": ";".join(r.applies_to.zone_classes),
+        "features": ";".join(f"{pid}/{f}" for f in r.applies_to.features),
+        "text": r.text, "text_en": r.text_en,
+        "source_section": r.source.section, "source_lines": r.source.lines,
+    } for r in src.rules], columns=["plan_id", "rule_id", "effect", "activities", "zone_classes",
+                                    "features", "text", "text_en", "source_section",
+                                    "source_lines"])
+    statements = pd.DataFrame([{
+        "plan_id": pid, "statement_id": s.id, "kind": s.kind, "text": s.text,
+        "text_en": s.text_en, "related_features": ";".join(f"{pid}/{f}" for f in s.related_features),
+        "source_section": s.source.section, "source_lines": s.source.lines,
+    } for s in src.statements], columns=["plan_id", "statement_id", "kind", "text", "text_en",
+                                         "related_features", "source_section", "source_lines"])
+    indicators = indicators_frame(src)
+    indicators.insert(0, "plan_id", pid)
+    catalog = pd.DataFrame([{
+        "plan_id": pid, "layer": name, "title": spec.title, "title_en": spec.title_en,
+        "family": spec.family, "geometry_type": spec.geometry_type,
+        "theme": spec.theme or (layers[name].zone_class.map(
+            zone_classes()["theme"]).mode().iat[0] if len(layers[name]) else ""),
+        "feature_count": len(layers[name]),
+    } for name, spec in src.layers.items()])
+    used = sorted(set().union(*(set(g.zone_class) for g in layers.values())))
+    classes = zone_classes().loc[used].reset_index()
+    return {"indicators": indicators, "rules": rules, "statements": statements,
+            "layer_catalog": catalog, "zone_classes": classes,
+            "sources": reference.sources().copy()}
+
+
+def _fingerprint(plan_id: str) -> tuple:
+    folder = LAYERS_DIR / plan_id
+    files = sorted(folder.glob("*")) + sorted((LAYERS_DIR).glob("*.csv")) + sorted(
+        reference.NAMED_RIVERS_DIR.glob("*.yaml"))
+    return tuple((str(p), p.stat().st_mtime_ns) for p in files if p.is_file())
+
+
+@lru_cache(maxsize=16)
+def _load_cached(plan_id: str, fingerprint: tuple) -> Plan:
+    return build_plan(plan_id)
+
+
+def load(plan_id: str) -> Plan:
+    """Build (or return the cached build of) a plan; rebuilt when its source files change.
+
+    Examples
+    --------
+    >>> import zoning
+    >>> shanxi = zoning.load("cn-shanxi-2035")                        # doctest: +SKIP
+    >>> shanxi["control_lines"].plot()                                # doctest: +SKIP
+    """
+    from .spec import plan_folder
+
+    plan_folder(plan_id)
+    return _load_cached(plan_id, _fingerprint(plan_id))
+
+
+def swap_in(plan: Plan, layer: str, data: gpd.GeoDataFrame | str | Path, *,
+            feature: str | None = None, id_column: str | None = None) -> gpd.GeoDataFrame:
+    """Replace geometry in ``layer`` with authoritative data, keeping every attribute.
+
+    Parameters
+    ----------
+    plan : Plan
+    layer : str
+        Layer whose geometry is replaced.
+    data : GeoDataFrame or path
+        Authoritative features (any CRS; one without a CRS is an error).
+    feature : str, optional
+        Feature id (the part after ``<layer>/``) that receives the union of ``data``.
+    id_column : str, optional
+        Column of ``data`` holding feature ids (either the short id or the full
+        ``feature_id``); each matching feature receives its row's geometry.
+
+    Returns
+    -------
+    GeoDataFrame
+        The new layer, with ``geometry_basis = "authoritative"`` on replaced features.
+    """
+    from .io import read_vector
+
+    if layer not in plan.layers:
+        raise ZoningError(f"plan {plan.plan_id} has no layer {layer!r}; "
+                          f"layers: {', '.join(plan.layers)}")
+    if (feature is None) == (id_column is None):
+        raise ZoningError("give exactly one of feature= or id_column=")
+    label = str(data) if isinstance(data, (str, Path)) else "a GeoDataFrame"
+    gdf = read_vector(data) if isinstance(data, (str, Path)) else data
+    if gdf.crs is None:
+        raise CRSError(f"authoritative data from {label} has no CRS; set one before swapping in")
+    gdf = gdf.to_crs(CRS)
+    gdf = gdf.set_geometry(gdf.geometry.make_valid())
+    out = plan.layers[layer].copy()
+    kind = {"MultiPolygon": "polygon", "MultiLineString": "line", "MultiPoint": "point"}[
+        out.geom_type.dropna().iloc[0]] if out.geom_type.notna().any() else "polygon"
+    if feature is not None:
+        targets = {f"{plan.plan_id}/{layer}/{feature}": shapely.union_all(gdf.geometry.values)}
+    else:
+        ids = gdf[id_column].astype(str)
+        full = ids.where(ids.str.contains("/"), f"{plan.plan_id}/{layer}/" + ids)
+        targets = dict(zip(full, gdf.geometry.values))
+    missing = set(targets) - set(out.feature_id)
+    if missing:
+        raise ZoningError(f"no feature(s) {sorted(missing)} in layer {layer!r} of {plan.plan_id}")
+    mask = out.feature_id.isin(list(targets))
+    out.loc[mask, "geometry"] = [as_multi(targets[f], kind) for f in out.loc[mask, "feature_id"]]
+    out.loc[mask, "geometry_basis"] = "authoritative"
+    out.loc[mask, "basis_badge"] = "authoritative"
+    out.loc[mask, "basis_detail"] = f"swapped in from {label}"
+    out.loc[mask, "accuracy_m"] = None
+    if "area_km2" in out and kind == "polygon":
+        out["area_km2"] = area_km2(out)
+    if "length_km" in out and kind == "line":
+        out["length_km"] = length_km(out)
+    return out

@@ -1,0 +1,171 @@
+"""Thin I/O: the one module that opens paths (pyogrio / GDAL).
+
+Every write goes to a temporary file next to the target and is renamed over it only once it
+is complete, so an interrupted or failing write leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+from types import MappingProxyType
+from typing import Iterator
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+
+from ._errors import CRSError, ExportError, ZoningError
+from .model import FEATURE_COLUMNS, Plan
+
+#: Non-spatial tables written into every plan GeoPackage, in this order.
+TABLES = ("plan", "layer_catalog", "indicators", "rules", "statements", "zone_classes", "sources")
+
+
+def read_vector(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
+    """Read a vector file (any format GDAL reads); a layer without a CRS is an error."""
+    path = Path(path)
+    if not path.exists():
+        raise ZoningError(f"no such file: {path}")
+    try:
+        gdf = pyogrio.read_dataframe(path, layer=layer)
+    except pyogrio.errors.DataSourceError as exc:
+        raise ZoningError(f"cannot read {path}: {exc}") from exc
+    except pyogrio.errors.DataLayerError as exc:
+        raise ZoningError(f"cannot read layer {layer!r} of {path}: {exc}") from exc
+    if isinstance(gdf, gpd.GeoDataFrame) and gdf.crs is None and gdf.geometry.notna().any():
+        raise CRSError(f"{path} (layer {layer or 'first'}) has no CRS; assign one (e.g. "
+                       "EPSG:4326) before using it")
+    return gdf
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; rename it over ``target`` on success only.
+
+    Examples
+    --------
+    >>> with atomic_path("out/x.gpkg") as tmp:        # doctest: +SKIP
+    ...     gdf.to_file(tmp)
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix,
+                                dir=target.parent)
+    os.close(fd)
+    tmp = Path(name)
+    tmp.unlink()
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException as exc:
+        for leftover in tmp.parent.glob(tmp.name + "*"):
+            leftover.unlink(missing_ok=True)
+        if isinstance(exc, (ZoningError, KeyboardInterrupt, SystemExit)):
+            raise
+        raise ExportError(f"writing {target} failed ({exc}); any previous file is intact") from exc
+
+
+def _plan_table(plan: Plan) -> pd.DataFrame:
+    return pd.DataFrame([{k: v for k, v in plan.meta.items() if k != "extent_wkt"}])
+
+
+def write_gpkg(plan: Plan, path: str | Path) -> Path:
+    """Write every layer and every non-spatial table of ``plan`` to one GeoPackage, atomically.
+
+    Layers get a spatial index, a description, and column aliases in the GeoPackage schema
+    extension (``gpkg_data_columns``) so QGIS shows human column names.
+    """
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        catalog = plan.tables["layer_catalog"].set_index("layer")
+        for name, gdf in plan.layers.items():
+            geometry_type = {"polygon": "MultiPolygon", "line": "MultiLineString",
+                             "point": "MultiPoint"}[catalog.at[name, "geometry_type"]]
+            pyogrio.write_dataframe(
+                gdf, tmp, layer=name, driver="GPKG", geometry_type=geometry_type,
+                promote_to_multi=True,
+                layer_options={"SPATIAL_INDEX": "YES",
+                               "IDENTIFIER": f"{catalog.at[name, 'title_en']} ({plan.plan_id})",
+                               "DESCRIPTION": f"{catalog.at[name, 'title']} — "
+                                              f"{catalog.at[name, 'title_en']}; family "
+                                              f"{catalog.at[name, 'family']}"})
+        tables = {"plan": _plan_table(plan), **{t: plan.tables[t] for t in TABLES if t != "plan"}}
+        for name, df in tables.items():
+            pyogrio.write_dataframe(df.astype(object).where(df.notna(), None), tmp, layer=name,
+                                    driver="GPKG")
+        _write_schema_extension(tmp, list(plan.layers))
+        _write_metadata(tmp, plan)
+    return path
+
+
+def _write_schema_extension(path: Path, layers: list[str]) -> None:
+    """Column aliases and descriptions in ``gpkg_data_columns`` (GeoPackage schema extension)."""
+    with contextlib.closing(sqlite3.connect(path)) as con, con:
+        con.execute("""CREATE TABLE IF NOT EXISTS gpkg_data_columns (
+            table_name TEXT NOT NULL, column_name TEXT NOT NULL, name TEXT, title TEXT,
+            description TEXT, mime_type TEXT, constraint_name TEXT,
+            CONSTRAINT pk_gdc PRIMARY KEY (table_name, column_name),
+            CONSTRAINT gdc_tn UNIQUE (table_name, name))""")
+        con.execute("""CREATE TABLE IF NOT EXISTS gpkg_extensions (table_name TEXT,
+            column_name TEXT, extension_name TEXT NOT NULL, definition TEXT NOT NULL,
+            scope TEXT NOT NULL, CONSTRAINT ge_tce UNIQUE (table_name, column_name,
+            extension_name))""")
+        con.execute("""INSERT OR IGNORE INTO gpkg_extensions VALUES ('gpkg_data_columns', NULL,
+            'gpkg_schema', 'http://www.geopackage.org/spec/#extension_schema', 'read-write')""")
+        rows = [(layer, col, alias, alias, description)
+                for layer in layers for col, (alias, description) in FEATURE_COLUMNS.items()]
+        rows += [(layer, "area_km2", "Area (km²)", "Area (km²)",
+                  "Area in km² computed in World Mollweide (equal-area)") for layer in layers]
+        rows += [(layer, "length_km", "Length (km)", "Length (km)",
+                  "Geodesic length in km on the WGS84 ellipsoid") for layer in layers]
+        con.executemany("INSERT OR REPLACE INTO gpkg_data_columns (table_name, column_name, name, "
+                        "title, description) VALUES (?, ?, ?, ?, ?)", rows)
+
+
+def _write_metadata(path: Path, plan: Plan) -> None:
+    """Plan-level provenance as a ``gpkg_metadata`` record referenced by the whole file."""
+    record = json.dumps({k: v for k, v in plan.meta.items() if k != "extent_wkt"},
+                        ensure_ascii=False, default=str)
+    with contextlib.closing(sqlite3.connect(path)) as con, con:
+        con.execute("""CREATE TABLE IF NOT EXISTS gpkg_metadata (id INTEGER CONSTRAINT m_pk
+            PRIMARY KEY ASC NOT NULL, md_scope TEXT NOT NULL DEFAULT 'dataset',
+            md_standard_uri TEXT NOT NULL, mime_type TEXT NOT NULL DEFAULT 'text/xml',
+            metadata TEXT NOT NULL DEFAULT '')""")
+        con.execute("""CREATE TABLE IF NOT EXISTS gpkg_metadata_reference (
+            reference_scope TEXT NOT NULL, table_name TEXT, column_name TEXT, row_id_value INTEGER,
+            timestamp DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+            md_file_id INTEGER NOT NULL, md_parent_id INTEGER,
+            CONSTRAINT crmr_mfi_fk FOREIGN KEY (md_file_id) REFERENCES gpkg_metadata(id),
+            CONSTRAINT crmr_mpi_fk FOREIGN KEY (md_parent_id) REFERENCES gpkg_metadata(id))""")
+        con.execute("""CREATE TABLE IF NOT EXISTS gpkg_extensions (table_name TEXT,
+            column_name TEXT, extension_name TEXT NOT NULL, definition TEXT NOT NULL,
+            scope TEXT NOT NULL, CONSTRAINT ge_tce UNIQUE (table_name, column_name,
+            extension_name))""")
+        for table in ("gpkg_metadata", "gpkg_metadata_reference"):
+            con.execute("INSERT OR IGNORE INTO gpkg_extensions VALUES (?, NULL, 'gpkg_metadata', "
+                        "'http://www.geopackage.org/spec/#extension_metadata', 'read-write')",
+                        (table,))
+        cur = con.execute("INSERT INTO gpkg_metadata (md_scope, md_standard_uri, mime_type, "
+                          "metadata) VALUES ('dataset', 'https://zoning.invalid/plan-record', "
+                          "'application/json', ?)", (record,))
+        con.execute("INSERT INTO gpkg_metadata_reference (reference_scope, md_file_id) "
+                    "VALUES ('geopackage', ?)", (cur.lastrowid,))
+
+
+def read_gpkg(path: str | Path) -> Plan:
+    """Read a plan GeoPackage written by :func:`write_gpkg` back into a :class:`Plan`."""
+    path = Path(path)
+    listing = {name: gtype for name, gtype in pyogrio.list_layers(path)}
+    missing = [t for t in TABLES if t not in listing]
+    if missing:
+        raise ZoningError(f"{path} is not a zoning plan GeoPackage (missing tables {missing})")
+    tables = {t: pyogrio.read_dataframe(path, layer=t, read_geometry=False) for t in TABLES}
+    meta = tables.pop("plan").iloc[0].to_dict()
+    layers = {name: pyogrio.read_dataframe(path, layer=name)
+              for name in tables["layer_catalog"].layer}
+    return Plan(MappingProxyType(meta), MappingProxyType(layers), MappingProxyType(tables))

@@ -1,0 +1,171 @@
+"""The plan data model shared by every plan (China, Iran, Vietnam).
+
+A :class:`Plan` is a thin, read-only container: one row of plan metadata, a dict of feature
+layers (GeoDataFrames, EPSG:4326) and a dict of non-spatial tables. Every feature layer carries
+the :data:`FEATURE_COLUMNS`; see ``docs/data-model.md`` for the picture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
+
+import geopandas as gpd
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYERS_DIR = ROOT / "layers"
+REFERENCE_DIR = ROOT / "data" / "reference"
+SEEDS_DIR = ROOT.parent / "shared" / "seeds"
+
+CRS = "EPSG:4326"
+#: Equal-area CRS for every area the toolkit reports (World Mollweide keeps areas exact
+#: to numerical precision and works for all three countries).
+EQUAL_AREA_CRS = "ESRI:54009"
+
+REGULATIONS = ("binding", "indicative", "informative")
+#: INSPIRE PLU ``RegulationNatureValue`` for each regulation value.
+REGULATION_NATURE = {
+    "binding": "generallyBinding",
+    "indicative": "nonBinding",
+    "informative": "definedInLegislation",
+}
+LIFECYCLES = ("draft", "adopted", "in_force", "superseded")
+#: INSPIRE PLU ``ProcessStepGeneralValue`` for each life-cycle stage.
+PROCESS_STEP = {
+    "draft": "elaboration",
+    "adopted": "adoption",
+    "in_force": "legalForce",
+    "superseded": "obsolete",
+}
+FAMILIES = ("tiling", "overlay")
+GEOMETRY_TYPES = ("polygon", "line", "point")
+RULE_EFFECTS = ("prohibited", "restricted", "permitted", "encouraged", "required")
+INDICATOR_NATURES = ("binding", "expected", "indicative", "baseline")
+COMPARATORS = (">=", "<=", "=", ">", "<", "~")
+STATEMENT_KINDS = ("goal", "vision", "mission", "strategy", "positioning", "role", "policy",
+                   "programme", "specialisation")
+
+#: Columns on every feature of every layer, in order, with the alias and description written
+#: to the GeoPackage schema extension.
+FEATURE_COLUMNS: Mapping[str, tuple[str, str]] = MappingProxyType({
+    "feature_id": ("Feature id", "Stable id: <plan_id>/<layer>/<id>"),
+    "plan_id": ("Plan", "Id of the plan the feature belongs to"),
+    "layer": ("Layer", "Layer the feature belongs to"),
+    "name": ("Name (original)", "Name in the plan's own language and script"),
+    "name_en": ("Name (English)", "English name"),
+    "zone_class": ("Zone class", "Code from the shared zone-class taxonomy"),
+    "zone_class_label": ("Zone class label", "English label of the zone class"),
+    "hilucs": ("HILUCS", "INSPIRE HILUCS land-use code where one fits"),
+    "regulation": ("Regulation", "Legal character: binding / indicative / informative"),
+    "regulation_nature": ("INSPIRE regulationNature", "INSPIRE PLU RegulationNatureValue"),
+    "lifecycle": ("Life-cycle stage", "draft / adopted / in_force / superseded"),
+    "source_section": ("Source section", "Section of the plan text"),
+    "source_lines": ("Source lines", "Line numbers in the source document"),
+    "source_text": ("Source text", "The plan's original words"),
+    "geometry_basis": ("Geometry basis", "How the geometry was derived"),
+    "basis_badge": ("Basis badge", "authoritative / approximate / schematic"),
+    "basis_detail": ("Basis detail", "The reference data and interpretation used"),
+    "accuracy_m": ("Accuracy (m)", "Estimated positional accuracy of the geometry"),
+})
+
+
+@cache
+def zone_classes() -> pd.DataFrame:
+    """The shared zone-class taxonomy (``layers/zone_classes.csv``), indexed by code."""
+    return pd.read_csv(LAYERS_DIR / "zone_classes.csv", dtype=str, keep_default_na=False
+                       ).set_index("code", verify_integrity=True)
+
+
+@cache
+def geometry_bases() -> pd.DataFrame:
+    """The geometry-basis vocabulary (``layers/geometry_basis.csv``), indexed by code."""
+    return pd.read_csv(LAYERS_DIR / "geometry_basis.csv", keep_default_na=False
+                       ).set_index("code", verify_integrity=True)
+
+
+@cache
+def activities() -> pd.DataFrame:
+    """The activity vocabulary used by rules (``layers/activities.csv``), indexed by code."""
+    return pd.read_csv(LAYERS_DIR / "activities.csv", dtype=str, keep_default_na=False
+                       ).set_index("code", verify_integrity=True)
+
+
+def plan_ids() -> list[str]:
+    """Ids of every plan under ``layers/`` (folders holding a ``plan.yaml``)."""
+    return sorted(p.parent.name for p in LAYERS_DIR.glob("*/plan.yaml"))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A built plan: metadata, feature layers and non-spatial tables.
+
+    Parameters
+    ----------
+    meta : dict
+        One plan record (see ``docs/data-model.md``).
+    layers : dict of str to GeoDataFrame
+        Feature layers in EPSG:4326 with the :data:`FEATURE_COLUMNS`.
+    tables : dict of str to DataFrame
+        ``indicators``, ``rules``, ``statements``, ``zone_classes``, ``sources``, ``layers``.
+
+    Examples
+    --------
+    >>> import zoning
+    >>> plan = zoning.load("cn-yongji-2035")          # doctest: +SKIP
+    >>> plan["control_lines"].zone_class.unique()     # doctest: +SKIP
+    """
+
+    meta: Mapping[str, object]
+    layers: Mapping[str, gpd.GeoDataFrame]
+    tables: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def plan_id(self) -> str:
+        return str(self.meta["plan_id"])
+
+    def __getitem__(self, layer: str) -> gpd.GeoDataFrame:
+        return self.layers[layer].copy()
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    @property
+    def features(self) -> gpd.GeoDataFrame:
+        """All features of all layers in one GeoDataFrame (common columns only)."""
+        cols = list(FEATURE_COLUMNS) + ["geometry"]
+        frames = [gdf[cols] for gdf in self.layers.values() if len(gdf)]
+        if not frames:
+            return gpd.GeoDataFrame(columns=cols, geometry="geometry", crs=CRS)
+        return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=CRS)
+
+    def table(self, name: str) -> pd.DataFrame:
+        return self.tables[name].copy()
+
+    def replace_layer(self, layer: str, data: gpd.GeoDataFrame | str | Path,
+                      **kwargs) -> "Plan":
+        """Return a copy of the plan with ``layer`` replaced by authoritative data.
+
+        See :func:`zoning.build.swap_in` for the parameters.
+        """
+        from .build import swap_in
+
+        layers = dict(self.layers)
+        layers[layer] = swap_in(self, layer, data, **kwargs)
+        return replace(self, layers=MappingProxyType(layers))
+
+    def map(self, **kwargs):
+        """Interactive folium map of the plan (see :func:`zoning.webmap.plan_map`)."""
+        from .webmap import plan_map
+
+        return plan_map([self], **kwargs)
+
+    def _repr_html_(self) -> str:
+        return self.map()._repr_html_()
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={len(v)}" for k, v in self.layers.items())
+        return f"<Plan {self.plan_id}: {counts}>"

@@ -1,0 +1,689 @@
+"""Reading and validating a plan's source files under ``layers/<plan_id>/``.
+
+Validation collects every problem of a plan and raises them together in one
+:class:`~zoning._errors.PlanSpecError`; each names the file, the element and the YAML line.
+The format is documented in ``docs/layer-format.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ._errors import PlanSpecError, Problem, ReferenceLookupError, UnknownPlanError
+from .model import (COMPARATORS, FAMILIES, GEOMETRY_TYPES, INDICATOR_NATURES, LAYERS_DIR,
+                    LIFECYCLES, REGULATIONS, RULE_EFFECTS, SEEDS_DIR, STATEMENT_KINDS,
+                    activities, zone_classes)
+
+ID = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+FEATURE_REF = Annotated[str, Field(pattern=r"^[a-z0-9_]+/[a-z0-9][a-z0-9-]*$")]
+UNIT_REF = Annotated[str, Field(pattern=r"^(CN|NE):[A-Za-z0-9-]+$")]
+PlaceRef = Union[int, Annotated[str, Field(pattern=r"^local:[a-z0-9][a-z0-9-]*$")]]
+NON_LAYER_FILES = ("plan", "rules", "statements")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(_Strict):
+    section: str = ""
+    lines: str
+    text: str = ""
+
+    @field_validator("lines")
+    @classmethod
+    def _lines_format(cls, value: str) -> str:
+        if not re.fullmatch(r"\s*L?\d+(\s*[-–]\s*L?\d+)?(\s*,\s*L?\d+(\s*[-–]\s*L?\d+)?)*\s*",
+                            str(value)):
+            raise ValueError(f"lines {value!r} must look like '144', '144-146' or '144,196'")
+        return str(value)
+
+    def line_numbers(self) -> list[int]:
+        out: list[int] = []
+        for part in self.lines.replace("L", "").replace("–", "-").split(","):
+            lo, _, hi = part.strip().partition("-")
+            out += list(range(int(lo), int(hi or lo) + 1))
+        return out
+
+
+class _Modifiers(_Strict):
+    buffer_km: float | None = Field(default=None, gt=0, le=500)
+    clip: str | None = None
+    accuracy_m: float | None = Field(default=None, ge=0)
+
+
+class PlanAreaRecipe(_Modifiers):
+    recipe: Literal["plan_area"]
+
+
+class AdminUnitsRecipe(_Modifiers):
+    recipe: Literal["admin_units"]
+    units: list[UNIT_REF] = Field(min_length=1)
+
+
+class PlaceRecipe(_Modifiers):
+    recipe: Literal["place"]
+    place: PlaceRef | None = None
+    places: list[PlaceRef] | None = None
+
+
+class CorridorRecipe(_Modifiers):
+    recipe: Literal["corridor"]
+    through: list[PlaceRef] = Field(min_length=2)
+
+
+class RiverRecipe(_Modifiers):
+    recipe: Literal["river"]
+    river: str
+    from_: PlaceRef | None = Field(default=None, alias="from")
+    to: PlaceRef | None = None
+
+
+class TessellationCellRecipe(_Modifiers):
+    recipe: Literal["tessellation_cell"]
+    place: PlaceRef
+
+
+class FeaturesRecipe(_Modifiers):
+    recipe: Literal["features"]
+    of: list[FEATURE_REF] = Field(min_length=1)
+    op: Literal["union", "intersection", "difference"] = "union"
+
+
+class FileRecipe(_Modifiers):
+    recipe: Literal["file"]
+    path: str
+    layer: str | None = None
+    where: dict[str, Any] | None = None
+
+
+Recipe = Annotated[Union[PlanAreaRecipe, AdminUnitsRecipe, PlaceRecipe, CorridorRecipe,
+                         RiverRecipe, TessellationCellRecipe, FeaturesRecipe, FileRecipe],
+                   Field(discriminator="recipe")]
+
+
+class FeatureSpec(_Strict):
+    id: ID
+    name: str = Field(min_length=1)
+    name_en: str = Field(min_length=1)
+    zone_class: str
+    regulation: Literal[REGULATIONS]  # type: ignore[valid-type]
+    lifecycle: Literal[LIFECYCLES] | None = None  # type: ignore[valid-type]
+    source: Source
+    geometry: Recipe
+    basis_detail: str = ""
+    attributes: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+
+    @field_validator("attributes")
+    @classmethod
+    def _attribute_names(cls, value: dict) -> dict:
+        from .model import FEATURE_COLUMNS
+
+        for key in value:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", key):
+                raise ValueError(f"attribute name {key!r} must be snake_case")
+            if key in FEATURE_COLUMNS or key == "geometry":
+                raise ValueError(f"attribute name {key!r} collides with a common column")
+        return value
+
+
+class Tessellation(_Strict):
+    method: Literal["voronoi"]
+    within: str = "plan_area"
+
+
+class LayerSpec(_Strict):
+    layer: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    title: str
+    title_en: str
+    family: Literal[FAMILIES]  # type: ignore[valid-type]
+    geometry_type: Literal[GEOMETRY_TYPES]  # type: ignore[valid-type]
+    theme: str = ""
+    tessellation: Tessellation | None = None
+    features: list[FeatureSpec] = Field(min_length=1)
+
+
+class Successor(_Strict):
+    date: date
+    description: str
+    description_en: str
+
+
+class PlanMeta(_Strict):
+    plan_id: Annotated[str, Field(pattern=r"^[a-z]{2}-[a-z0-9-]+$")]
+    title: str
+    title_en: str
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    language: Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]
+    level: Literal["national", "provincial", "municipal", "county"]
+    plan_type: str
+    issuer: str
+    issuer_en: str
+    approved_by: str = ""
+    approval_date: date | None = None
+    base_year: int
+    horizon_year: int
+    vision_year: int | None = None
+    calendar: Literal["gregorian", "solar_hijri"] = "gregorian"
+    horizon_year_local: int | None = None
+    lifecycle: Literal[LIFECYCLES]  # type: ignore[valid-type]
+    source_document: str
+    source: Source
+    extent: AdminUnitsRecipe
+    successor: Successor | None = None
+    notes: str = ""
+
+
+class RuleTarget(_Strict):
+    zone_classes: list[str] = Field(default_factory=list)
+    features: list[FEATURE_REF] = Field(default_factory=list)
+
+
+class RuleSpec(_Strict):
+    id: ID
+    applies_to: RuleTarget
+    effect: Literal[RULE_EFFECTS]  # type: ignore[valid-type]
+    activities: list[str] = Field(min_length=1)
+    text: str = Field(min_length=1)
+    text_en: str = Field(min_length=1)
+    source: Source
+
+
+class StatementSpec(_Strict):
+    id: ID
+    kind: Literal[STATEMENT_KINDS]  # type: ignore[valid-type]
+    text: str = Field(min_length=1)
+    text_en: str = Field(min_length=1)
+    related_features: list[FEATURE_REF] = Field(default_factory=list)
+    source: Source
+
+
+class IndicatorRow(_Strict):
+    indicator_id: ID
+    name: str = Field(min_length=1)
+    name_en: str = Field(min_length=1)
+    unit: str
+    base_value: float | None = None
+    base_year: int | None = None
+    target_value: float | None = None
+    target_year: int | None = None
+    comparator: Literal[COMPARATORS] | None = None  # type: ignore[valid-type]
+    nature: Literal[INDICATOR_NATURES]  # type: ignore[valid-type]
+    measure: Annotated[str, Field(pattern=r"^((area_km2|count):zone_class=[a-z0-9_]+)?$")] = ""
+    section: str = ""
+    lines: str
+    text: str = ""
+
+    @field_validator("base_value", "target_value", "base_year", "target_year",
+                     "comparator", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value):
+        return None if value == "" else value
+
+
+class PlaceRow(_Strict):
+    place_id: ID
+    name: str
+    name_en: str
+    longitude: float = Field(ge=-180, le=180)
+    latitude: float = Field(ge=-90, le=90)
+    source: str = Field(min_length=3)
+    licence: str = Field(min_length=2)
+
+
+@dataclass
+class PlanSource:
+    """A plan's validated source: metadata, layer specs and tables, with where each came from."""
+
+    plan_id: str
+    folder: Path
+    meta: PlanMeta
+    layers: dict[str, LayerSpec]
+    rules: list[RuleSpec]
+    statements: list[StatementSpec]
+    indicators: list[IndicatorRow]
+    places: dict[str, PlaceRow]
+    lines: dict[str, int] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that records the line of every mapping under the key ``__line__``."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict:
+    mapping = loader.construct_mapping(node, deep=True)
+    mapping["__line__"] = node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _strip_lines(obj):
+    if isinstance(obj, dict):
+        return {k: _strip_lines(v) for k, v in obj.items() if k != "__line__"}
+    if isinstance(obj, list):
+        return [_strip_lines(v) for v in obj]
+    return obj
+
+
+def _line_at(obj, loc: tuple) -> int | None:
+    line = obj.get("__line__") if isinstance(obj, dict) else None
+    for key in loc:
+        try:
+            obj = obj[key]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(obj, dict) and "__line__" in obj:
+            line = obj["__line__"]
+    return line
+
+
+def _element_at(obj, loc: tuple) -> str:
+    """Human name of the element a pydantic error location points into (its ``id``)."""
+    element = "file"
+    for key in loc:
+        try:
+            obj = obj[key]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(obj, dict) and "id" in obj:
+            element = str(obj["id"])
+    return element
+
+
+def _problems_from(error: ValidationError, file: str, raw) -> list[Problem]:
+    out = []
+    for err in error.errors():
+        loc = tuple(err["loc"])
+        # a discriminated union puts the recipe tag after "geometry"; it is noise to a reader
+        parts = [str(p) for i, p in enumerate(loc) if i == 0 or loc[i - 1] != "geometry"]
+        path = ".".join(parts)
+        value = err.get("input")
+        shown = "" if isinstance(value, (dict, list)) else f" (got {value!r})"
+        out.append(Problem(file, _element_at(raw, loc), f"{path}: {err['msg']}{shown}",
+                           _line_at(raw, loc)))
+    return out
+
+
+def _read_yaml(path: Path, problems: list[Problem], rel: str):
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problems.append(Problem(rel, "file", f"not valid YAML: {getattr(exc, 'problem', exc)}",
+                                mark.line + 1 if mark else None))
+        return None
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(rel, "file", f"not UTF-8 text: {exc}"))
+        return None
+    if not isinstance(data, dict):
+        problems.append(Problem(rel, "file", "must be a YAML mapping"))
+        return None
+    return data
+
+
+def _read_csv(path: Path, problems: list[Problem], rel: str) -> list[tuple[int, dict]]:
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = []
+            for row in reader:
+                if None in row:
+                    problems.append(Problem(rel, "row", "more values than header columns",
+                                            reader.line_num))
+                    row.pop(None)
+                rows.append((reader.line_num, row))
+            return rows
+    except (UnicodeDecodeError, csv.Error) as exc:
+        problems.append(Problem(rel, "file", f"cannot be read as UTF-8 CSV: {exc}"))
+        return []
+
+
+_BOOKMARK = re.compile(r"\[bookmark: [^\]]*\]")
+
+
+def normalise_text(text: str) -> str:
+    """NFC, Word bookmark noise removed, all white space dropped (for citation matching)."""
+    text = unicodedata.normalize("NFC", _BOOKMARK.sub("", text))
+    return re.sub(r"\s+", "", text)
+
+
+@cache
+def seed_lines(document: str) -> tuple[str, ...]:
+    """Lines of a seed document (1-based: ``seed_lines(doc)[n - 1]``)."""
+    path = SEEDS_DIR / document
+    return tuple(path.read_text(encoding="utf-8").split("\n"))
+
+
+def check_citation(document: str, source: Source, quoted: str) -> str | None:
+    """Return why ``quoted`` does not occur in the cited lines, or None when it does."""
+    try:
+        lines = seed_lines(document)
+    except FileNotFoundError:
+        return f"source document {document} not found in {SEEDS_DIR}"
+    numbers = source.line_numbers()
+    bad = [n for n in numbers if not 1 <= n <= len(lines)]
+    if bad:
+        return f"cites line(s) {bad} but {document} has {len(lines)} lines"
+    if not quoted.strip():
+        return None
+    haystack = normalise_text("".join(lines[n - 1] for n in numbers))
+    for excerpt in re.split(r"…|\.\.\.", quoted):
+        needle = normalise_text(excerpt)
+        if needle and needle not in haystack:
+            return (f"quoted text {excerpt.strip()[:60]!r} does not occur in line(s) "
+                    f"{source.lines} of {document}")
+    return None
+
+
+def plan_folder(plan_id: str, layers_dir: Path | None = None) -> Path:
+    """Folder of a plan's source files; :class:`UnknownPlanError` when there is none."""
+    layers_dir = Path(layers_dir or LAYERS_DIR)
+    folder = layers_dir / plan_id
+    if not (folder / "plan.yaml").exists():
+        known = ", ".join(p.parent.name for p in sorted(layers_dir.glob("*/plan.yaml")))
+        raise UnknownPlanError(f"no plan {plan_id!r} (no {folder}/plan.yaml); known plans: {known}")
+    return folder
+
+
+def read_plan_source(plan_id: str, *, check_references: bool = True,
+                     layers_dir: Path | None = None) -> PlanSource:
+    """Read and validate ``layers/<plan_id>/``; raise :class:`PlanSpecError` with every problem.
+
+    Parameters
+    ----------
+    plan_id : str
+        Folder name under ``layers/``.
+    check_references : bool
+        Also resolve every place, unit and river reference against the reference data.
+    layers_dir : path, optional
+        Folder holding the plan folders (default: the repository's ``layers/``).
+    """
+    folder = plan_folder(plan_id, layers_dir)
+    problems: list[Problem] = []
+
+    def rel(path: Path) -> str:
+        return str(path.relative_to(folder.parent.parent))
+
+    raw_meta = _read_yaml(folder / "plan.yaml", problems, rel(folder / "plan.yaml"))
+    meta = None
+    if raw_meta is not None:
+        try:
+            meta = PlanMeta.model_validate(_strip_lines(raw_meta))
+        except ValidationError as exc:
+            problems += _problems_from(exc, rel(folder / "plan.yaml"), raw_meta)
+        if meta is not None and meta.plan_id != plan_id:
+            problems.append(Problem(rel(folder / "plan.yaml"), "plan_id",
+                                    f"plan_id {meta.plan_id!r} differs from the folder name"))
+
+    layers: dict[str, LayerSpec] = {}
+    raw_layers: dict[str, dict] = {}
+    files: dict[str, str] = {}
+    lines: dict[str, int] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        stem = path.stem
+        if stem == "plan" or stem.startswith(("rules", "statements")):
+            continue
+        raw = _read_yaml(path, problems, rel(path))
+        if raw is None:
+            continue
+        try:
+            spec = LayerSpec.model_validate(_strip_lines(raw))
+        except ValidationError as exc:
+            problems += _problems_from(exc, rel(path), raw)
+            continue
+        if spec.layer != stem:
+            problems.append(Problem(rel(path), "layer",
+                                    f"layer name {spec.layer!r} must equal the file stem {stem!r}",
+                                    raw.get("__line__")))
+        layers[stem] = spec
+        raw_layers[stem] = raw
+        for i, feat in enumerate(spec.features):
+            key = f"{stem}/{feat.id}"
+            if key in files:
+                problems.append(Problem(rel(path), feat.id, f"duplicate feature id {feat.id!r}",
+                                        raw["features"][i].get("__line__")))
+            files[key] = rel(path)
+            lines[key] = raw["features"][i].get("__line__")
+
+    rules = _read_list(folder, "rules", RuleSpec, problems, rel, files, lines)
+    statements = _read_list(folder, "statements", StatementSpec, problems, rel, files, lines)
+
+    indicators: list[IndicatorRow] = []
+    seen_indicators: set[tuple[str, object]] = set()
+    for path in sorted(folder.glob("indicators*.csv")):
+        for line_no, row in _read_csv(path, problems, rel(path)):
+            try:
+                ind = IndicatorRow.model_validate(row)
+            except ValidationError as exc:
+                for err in exc.errors():
+                    problems.append(Problem(rel(path), row.get("indicator_id") or "row",
+                                            f"{'.'.join(map(str, err['loc']))}: {err['msg']}",
+                                            line_no))
+                continue
+            key = (ind.indicator_id, ind.target_year)
+            if key in seen_indicators:
+                problems.append(Problem(rel(path), ind.indicator_id,
+                                        f"duplicate indicator for target year {ind.target_year}",
+                                        line_no))
+            seen_indicators.add(key)
+            indicators.append(ind)
+            files[f"indicator:{ind.indicator_id}:{ind.target_year}"] = rel(path)
+            lines[f"indicator:{ind.indicator_id}:{ind.target_year}"] = line_no
+
+    places: dict[str, PlaceRow] = {}
+    places_path = folder / "places.csv"
+    if places_path.exists():
+        for line_no, row in _read_csv(places_path, problems, rel(places_path)):
+            try:
+                pl = PlaceRow.model_validate(row)
+            except ValidationError as exc:
+                for err in exc.errors():
+                    problems.append(Problem(rel(places_path), row.get("place_id") or "row",
+                                            f"{'.'.join(map(str, err['loc']))}: {err['msg']}",
+                                            line_no))
+                continue
+            places[pl.place_id] = pl
+
+    if meta is None:
+        raise PlanSpecError(plan_id, problems)
+
+    source = PlanSource(plan_id, folder, meta, layers, rules, statements, indicators, places,
+                        lines, files)
+    problems += _semantic_problems(source, check_references)
+    if problems:
+        raise PlanSpecError(plan_id, problems)
+    return source
+
+
+def _read_list(folder, kind, model, problems, rel, files, lines):
+    out = []
+    for path in sorted(folder.glob(f"{kind}*.yaml")):
+        raw = _read_yaml(path, problems, rel(path))
+        if raw is None:
+            continue
+        items = raw.get(kind)
+        if not isinstance(items, list):
+            problems.append(Problem(rel(path), "file", f"must hold a list under '{kind}:'",
+                                    raw.get("__line__")))
+            continue
+        for item in items:
+            try:
+                obj = model.model_validate(_strip_lines(item))
+            except ValidationError as exc:
+                problems += _problems_from(exc, rel(path), item)
+                continue
+            key = f"{kind}:{obj.id}"
+            if key in files:
+                problems.append(Problem(rel(path), obj.id, f"duplicate {kind[:-1]} id {obj.id!r}",
+                                        item.get("__line__")))
+            files[key] = rel(path)
+            lines[key] = item.get("__line__") if isinstance(item, dict) else None
+            out.append(obj)
+    return out
+
+
+def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]:
+    from . import reference
+
+    problems: list[Problem] = []
+    classes = set(zone_classes().index)
+    known_activities = set(activities().index)
+    doc = src.meta.source_document
+    plan_file = str((src.folder / "plan.yaml").relative_to(src.folder.parent.parent))
+
+    def add(key: str, element: str, message: str) -> None:
+        problems.append(Problem(src.files.get(key, plan_file), element, message,
+                                src.lines.get(key)))
+
+    why = check_citation(doc, src.meta.source, src.meta.source.text)
+    if why:
+        problems.append(Problem(plan_file, "source", why))
+
+    feature_keys = {k for k in src.files if "/" in k and ":" not in k}
+
+    def check_place(key, element, ref):
+        if isinstance(ref, str):
+            if ref.removeprefix("local:") not in src.places:
+                add(key, element, f"unknown local place {ref!r} (not in places.csv)")
+        elif check_references:
+            try:
+                reference.place(ref)
+            except ReferenceLookupError as exc:
+                add(key, element, str(exc))
+
+    def check_unit(key, element, ref):
+        if check_references:
+            try:
+                reference.unit(ref)
+            except ReferenceLookupError as exc:
+                add(key, element, str(exc))
+
+    def check_clip(key, element, clip):
+        if clip is None or clip == "plan_area":
+            return
+        if clip.startswith(("CN:", "NE:")):
+            check_unit(key, element, clip)
+        elif clip not in feature_keys:
+            add(key, element, f"clip {clip!r} is neither plan_area, a unit nor a feature")
+
+    if check_references:
+        for ref in src.meta.extent.units:
+            try:
+                reference.unit(ref)
+            except ReferenceLookupError as exc:
+                problems.append(Problem(plan_file, "extent", str(exc)))
+
+    for name, layer in src.layers.items():
+        for feat in layer.features:
+            key = f"{name}/{feat.id}"
+            if feat.zone_class not in classes:
+                add(key, feat.id, f"unknown zone_class {feat.zone_class!r} "
+                                  "(add it to layers/zone_classes.csv)")
+            why = check_citation(doc, feat.source, feat.source.text)
+            if why:
+                add(key, feat.id, why)
+            if not feat.source.text.strip():
+                add(key, feat.id, "source.text (the original words) is empty")
+            g = feat.geometry
+            point_or_line = g.recipe in ("place", "corridor", "river")
+            if layer.geometry_type == "polygon" and point_or_line and g.buffer_km is None:
+                add(key, feat.id, f"recipe {g.recipe!r} in a polygon layer needs buffer_km")
+            if layer.geometry_type == "point" and g.recipe not in ("place",):
+                add(key, feat.id, f"point layer accepts only the 'place' recipe, not {g.recipe!r}")
+            if layer.geometry_type == "line" and g.recipe not in ("corridor", "river", "file"):
+                add(key, feat.id, f"line layer accepts corridor/river/file, not {g.recipe!r}")
+            if layer.geometry_type != "polygon" and g.buffer_km is not None:
+                add(key, feat.id, "buffer_km is only allowed in polygon layers")
+            if (g.recipe == "tessellation_cell") != (layer.tessellation is not None):
+                add(key, feat.id, "tessellation_cell features belong in a layer with "
+                                  "'tessellation:' and nowhere else")
+            if g.recipe == "place":
+                refs = ([g.place] if g.place is not None else []) + list(g.places or [])
+                if not refs:
+                    add(key, feat.id, "place recipe needs 'place' or 'places'")
+                for ref in refs:
+                    check_place(key, feat.id, ref)
+            elif g.recipe in ("corridor",):
+                for ref in g.through:
+                    check_place(key, feat.id, ref)
+            elif g.recipe == "tessellation_cell":
+                check_place(key, feat.id, g.place)
+            elif g.recipe == "admin_units":
+                for ref in g.units:
+                    check_unit(key, feat.id, ref)
+            elif g.recipe == "river":
+                for ref in (g.from_, g.to):
+                    if ref is not None:
+                        check_place(key, feat.id, ref)
+                if check_references:
+                    try:
+                        spec = reference.named_river_spec(g.river)
+                        for anchor in spec["via"]:
+                            reference.place(anchor)
+                    except ReferenceLookupError as exc:
+                        add(key, feat.id, str(exc))
+            elif g.recipe == "features":
+                for ref in g.of:
+                    if ref not in feature_keys:
+                        add(key, feat.id, f"unknown feature {ref!r} in 'of'")
+            elif g.recipe == "file":
+                path = (src.folder / g.path)
+                if not path.exists():
+                    add(key, feat.id, f"file {g.path!r} not found next to the plan")
+            check_clip(key, feat.id, g.clip)
+
+    for rule in src.rules:
+        key = f"rules:{rule.id}"
+        for zc in rule.applies_to.zone_classes:
+            if zc not in classes:
+                add(key, rule.id, f"unknown zone_class {zc!r} in applies_to")
+        for ref in rule.applies_to.features:
+            if ref not in feature_keys:
+                add(key, rule.id, f"unknown feature {ref!r} in applies_to")
+        if not rule.applies_to.zone_classes and not rule.applies_to.features:
+            add(key, rule.id, "applies_to names no zone class and no feature")
+        for act in rule.activities:
+            if act not in known_activities:
+                add(key, rule.id, f"unknown activity {act!r} (see layers/activities.csv)")
+        why = check_citation(doc, rule.source, rule.text)
+        if why:
+            add(key, rule.id, why)
+
+    for st in src.statements:
+        key = f"statements:{st.id}"
+        for ref in st.related_features:
+            if ref not in feature_keys:
+                add(key, st.id, f"unknown feature {ref!r} in related_features")
+        why = check_citation(doc, st.source, st.text)
+        if why:
+            add(key, st.id, why)
+
+    for ind in src.indicators:
+        key = f"indicator:{ind.indicator_id}:{ind.target_year}"
+        why = check_citation(doc, Source(section=ind.section, lines=ind.lines), ind.text)
+        if why:
+            add(key, ind.indicator_id, why)
+        if ind.measure:
+            zc = ind.measure.split("=", 1)[1]
+            if zc not in classes:
+                add(key, ind.indicator_id, f"measure names unknown zone_class {zc!r}")
+    return problems
+
+
+def indicators_frame(src: PlanSource) -> pd.DataFrame:
+    cols = list(IndicatorRow.model_fields)
+    return pd.DataFrame([i.model_dump() for i in src.indicators], columns=cols)
