@@ -289,8 +289,8 @@ def _tables(src: PlanSource, layers: dict[str, gpd.GeoDataFrame]) -> dict[str, p
 
 def _fingerprint(plan_id: str) -> tuple:
     folder = LAYERS_DIR / plan_id
-    files = sorted(folder.glob("*")) + sorted((LAYERS_DIR).glob("*.csv")) + sorted(
-        reference.NAMED_RIVERS_DIR.glob("*.yaml"))
+    files = sorted(folder.glob("*")) + sorted(LAYERS_DIR.glob("*.csv")) + [
+        p for d in reference.river_dirs() for p in sorted(d.glob("*.yaml"))]
     return tuple((str(p), p.stat().st_mtime_ns) for p in files if p.is_file())
 
 

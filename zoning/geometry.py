@@ -13,7 +13,6 @@ import geopandas as gpd
 import numpy as np
 import pyproj
 import shapely
-from shapely.ops import transform as _transform
 
 from . import reference
 from ._errors import ReferenceLookupError
@@ -41,13 +40,18 @@ def _transformers(crs: pyproj.CRS):
     return fwd, inv
 
 
+def _project(geometry: shapely.Geometry, transformer: pyproj.Transformer) -> shapely.Geometry:
+    return shapely.transform(geometry, lambda xy: np.column_stack(
+        transformer.transform(xy[:, 0], xy[:, 1])))
+
+
 def buffer_km(geometry: shapely.Geometry, km: float, around: shapely.Geometry | None = None
               ) -> shapely.Geometry:
     """Buffer a lon/lat geometry by ``km`` kilometres in a local equidistant projection."""
     crs = local_crs(around if around is not None else geometry)
     fwd, inv = _transformers(crs)
-    projected = _transform(fwd.transform, geometry)
-    return shapely.make_valid(_transform(inv.transform, projected.buffer(km * 1000, quad_segs=16)))
+    projected = _project(geometry, fwd)
+    return shapely.make_valid(_project(projected.buffer(km * 1000, quad_segs=16), inv))
 
 
 def voronoi_cells(seeds: list[shapely.Point], within: shapely.Geometry) -> list[shapely.Geometry]:
@@ -57,8 +61,8 @@ def voronoi_cells(seeds: list[shapely.Point], within: shapely.Geometry) -> list[
     """
     crs = local_crs(within)
     fwd, inv = _transformers(crs)
-    area = _transform(fwd.transform, within)
-    pts = [_transform(fwd.transform, p) for p in seeds]
+    area = _project(within, fwd)
+    pts = [_project(p, fwd) for p in seeds]
     if len(pts) == 1:
         cells = [area]
     else:
@@ -71,7 +75,7 @@ def voronoi_cells(seeds: list[shapely.Point], within: shapely.Geometry) -> list[
             if not hits:
                 raise ReferenceLookupError(f"seed {p.wkt} falls in no Voronoi cell")
             cells.append(shapely.intersection(hits[0], area))
-    return [shapely.make_valid(_transform(inv.transform, c)) for c in cells]
+    return [shapely.make_valid(_project(c, inv)) for c in cells]
 
 
 def default_accuracy(basis: str) -> float | None:
@@ -80,7 +84,7 @@ def default_accuracy(basis: str) -> float | None:
 
 
 def area_km2(gdf: gpd.GeoSeries | gpd.GeoDataFrame) -> np.ndarray:
-    """Area of each geometry in km², computed in the equal-area CRS (World Mollweide)."""
+    """Area of each geometry in km², computed in the equal-area CRS (EASE-Grid 2.0)."""
     geoms = gdf.geometry if isinstance(gdf, gpd.GeoDataFrame) else gdf
     return geoms.to_crs(EQUAL_AREA_CRS).area.to_numpy() / 1e6
 

@@ -120,7 +120,7 @@ def _write_schema_extension(path: Path, layers: list[str]) -> None:
         rows = [(layer, col, alias, alias, description)
                 for layer in layers for col, (alias, description) in FEATURE_COLUMNS.items()]
         rows += [(layer, "area_km2", "Area (km²)", "Area (km²)",
-                  "Area in km² computed in World Mollweide (equal-area)") for layer in layers]
+                  "Area in km² computed in EPSG:6933 (EASE-Grid 2.0, equal-area)") for layer in layers]
         rows += [(layer, "length_km", "Length (km)", "Length (km)",
                   "Geodesic length in km on the WGS84 ellipsoid") for layer in layers]
         con.executemany("INSERT OR REPLACE INTO gpkg_data_columns (table_name, column_name, name, "

@@ -22,9 +22,10 @@ REFERENCE_DIR = ROOT / "data" / "reference"
 SEEDS_DIR = ROOT.parent / "shared" / "seeds"
 
 CRS = "EPSG:4326"
-#: Equal-area CRS for every area the toolkit reports (World Mollweide keeps areas exact
-#: to numerical precision and works for all three countries).
-EQUAL_AREA_CRS = "ESRI:54009"
+#: Equal-area CRS for every area the toolkit reports: WGS 84 / EASE-Grid 2.0 Global, a
+#: cylindrical equal-area projection on the ellipsoid (areas within 1e-5 of geodesic areas,
+#: unlike World Mollweide, whose spherical formula is 0.2 % off at these latitudes).
+EQUAL_AREA_CRS = "EPSG:6933"
 
 REGULATIONS = ("binding", "indicative", "informative")
 #: INSPIRE PLU ``RegulationNatureValue`` for each regulation value.

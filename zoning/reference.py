@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import importlib.util
+import os
 import sqlite3
 from functools import cache
 from pathlib import Path
@@ -271,12 +272,21 @@ def _shortest_path(start: int, goal: int) -> list[int]:
     return path[::-1]
 
 
+def river_dirs() -> list[Path]:
+    """Folders holding curated river definitions: the project's, then any listed in the
+    environment variable ``ZONING_RIVER_DIRS`` (separated by the OS path separator)."""
+    extra = os.environ.get("ZONING_RIVER_DIRS", "")
+    return [NAMED_RIVERS_DIR] + [Path(p) for p in extra.split(os.pathsep) if p]
+
+
 @cache
 def named_river_spec(river_id: str) -> dict:
     """The curated definition of a named river (``data/reference/named_rivers/<id>.yaml``)."""
-    path = NAMED_RIVERS_DIR / f"{river_id}.yaml"
-    if not path.exists():
-        raise ReferenceLookupError(f"unknown river {river_id!r}: no file {path.relative_to(REFERENCE_DIR.parent.parent)}")
+    candidates = [d / f"{river_id}.yaml" for d in river_dirs()]
+    path = next((p for p in candidates if p.exists()), None)
+    if path is None:
+        raise ReferenceLookupError(f"unknown river {river_id!r}: no file "
+                                   f"data/reference/named_rivers/{river_id}.yaml")
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(spec, dict) or not isinstance(spec.get("via"), list) or len(spec["via"]) < 2:
         raise ReferenceLookupError(f"{path.name}: 'via' must list at least two GeoNames anchors")

@@ -1,0 +1,111 @@
+"""Build, GeoPackage and map output on the small real test plan."""
+
+import sqlite3
+import shutil
+import subprocess
+
+import geopandas as gpd
+import pyogrio
+import pyproj
+import pytest
+import shapely
+
+import zoning
+from zoning.geometry import area_km2, tiling_report
+from zoning.io import atomic_path, write_gpkg
+from zoning.model import FEATURE_COLUMNS
+from zoning.webmap import write_map
+
+
+def test_every_feature_has_common_columns_citation_and_basis(mini_plan):
+    for name, gdf in mini_plan.layers.items():
+        assert list(gdf.columns[:len(FEATURE_COLUMNS)]) == list(FEATURE_COLUMNS)
+        assert gdf.crs.to_epsg() == 4326
+        assert gdf.source_text.str.len().gt(0).all()
+        assert gdf.geometry_basis.str.len().gt(0).all()
+        assert gdf.is_valid.all() and not gdf.is_empty.any()
+
+
+def test_recipes_give_the_expected_basis(mini_plan):
+    basis = mini_plan.features.set_index("feature_id").geometry_basis
+    assert basis["cn-test-mini/control_lines/ecological-protection-red-line"] == "river_buffer"
+    assert basis["cn-test-mini/towns/yongji-city"] == "gazetteer_point"
+    assert basis["cn-test-mini/districts/city"] == "schematic_voronoi"
+
+
+def test_buffered_river_is_clipped_to_the_plan_area(mini_plan):
+    red = mini_plan["control_lines"].geometry.iloc[0]
+    extent = shapely.from_wkt(mini_plan.meta["extent_wkt"])
+    assert red.difference(extent).area < 1e-9
+    assert 0 < red.area < extent.area
+
+
+def test_schematic_tiling_covers_plan_area_without_gaps_or_overlaps(mini_plan):
+    report = tiling_report(mini_plan["districts"], shapely.from_wkt(mini_plan.meta["extent_wkt"]))
+    assert report["ok"], report
+
+
+def test_area_column_is_equal_area(mini_plan):
+    gdf = mini_plan["districts"]
+    geod = pyproj.Geod(ellps="WGS84")
+    geodesic = [abs(geod.geometry_area_perimeter(g)[0]) / 1e6 for g in gdf.geometry]
+    assert gdf.area_km2.to_numpy() == pytest.approx(geodesic, rel=1e-3)
+    assert gdf.area_km2.to_numpy() == pytest.approx(area_km2(gdf))
+
+
+def test_gpkg_round_trip_and_gdal_opens_it(mini_plan, tmp_path):
+    path = write_gpkg(mini_plan, tmp_path / "mini.gpkg")
+    layers = dict(pyogrio.list_layers(path))
+    assert {"control_lines", "towns", "districts", "rules", "indicators", "plan"} <= set(layers)
+    back = zoning.read_gpkg(path)
+    for name, gdf in mini_plan.layers.items():
+        got = back.layers[name]
+        assert list(got.feature_id) == list(gdf.feature_id)
+        assert list(got.source_text) == list(gdf.source_text)
+        assert got.geometry.geom_equals_exact(gdf.geometry.reset_index(drop=True), 1e-12).all()
+    with sqlite3.connect(path) as con:
+        assert con.execute("select count(*) from gpkg_data_columns where "
+                           "table_name='towns' and column_name='geometry_basis'").fetchone()[0] == 1
+        meta = con.execute("select metadata from gpkg_metadata").fetchone()[0]
+        assert "cn-test-mini" in meta
+    if shutil.which("ogrinfo"):
+        out = subprocess.run(["ogrinfo", "-ro", "-so", str(path), "control_lines"],
+                             capture_output=True, text=True, check=True).stdout
+        assert "Feature Count: 1" in out
+
+
+def test_failed_write_leaves_previous_file_intact(mini_plan, tmp_path):
+    target = tmp_path / "plan.gpkg"
+    write_gpkg(mini_plan, target)
+    before = target.read_bytes()
+    with pytest.raises(zoning.ExportError):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"half a file")
+            raise OSError("disk full")
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["plan.gpkg"]
+
+
+def test_swap_in_authoritative_geometry(mini_plan):
+    official = gpd.GeoDataFrame(
+        geometry=[shapely.box(110.3, 34.8, 110.4, 34.9)], crs="EPSG:4326").to_crs(3857)
+    swapped = mini_plan.replace_layer("control_lines", official,
+                                      feature="ecological-protection-red-line")
+    row = swapped["control_lines"].iloc[0]
+    assert row.geometry_basis == "authoritative" and row.basis_badge == "authoritative"
+    assert row.geometry.equals_exact(
+        shapely.MultiPolygon([shapely.box(110.3, 34.8, 110.4, 34.9)]), 1e-9)
+    assert row.area_km2 == pytest.approx(area_km2(gpd.GeoSeries([row.geometry], crs=4326))[0])
+    # the original plan is untouched
+    assert mini_plan["control_lines"].iloc[0].geometry_basis == "river_buffer"
+    with pytest.raises(zoning.CRSError):
+        mini_plan.replace_layer("control_lines", official.set_crs(None, allow_override=True),
+                                feature="ecological-protection-red-line")
+
+
+def test_map_has_a_layer_per_plan_layer_and_popups_with_citations(mini_plan, tmp_path):
+    path = write_map([mini_plan], tmp_path / "mini.html")
+    html = path.read_text(encoding="utf-8")
+    for title in ("Control lines", "Towns", "Schematic districts"):
+        assert f"cn-test-mini: {title}" in html
+    assert "zoning-legend" in html and "zoning-badge" in html

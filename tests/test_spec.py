@@ -1,0 +1,96 @@
+"""Plan sources: malformed input gives errors naming file, element and line — all at once."""
+
+import shutil
+
+import pytest
+
+from zoning import PlanSpecError, UnknownPlanError, read_plan_source
+from zoning.spec import check_citation, normalise_text, Source
+
+
+@pytest.fixture
+def broken_dir(tmp_path, test_layers_dir):
+    target = tmp_path / "layers"
+    shutil.copytree(test_layers_dir, target)
+    return target
+
+
+def _problems(plan_dir, plan_id="cn-test-mini"):
+    with pytest.raises(PlanSpecError) as info:
+        read_plan_source(plan_id, layers_dir=plan_dir)
+    return info.value.problems
+
+
+def test_the_test_plan_is_valid(test_layers_dir):
+    src = read_plan_source("cn-test-mini", layers_dir=test_layers_dir)
+    assert set(src.layers) == {"control_lines", "towns", "districts"}
+
+
+def test_every_problem_is_reported_together_with_file_element_and_line(broken_dir):
+    towns = broken_dir / "cn-test-mini" / "towns.yaml"
+    towns.write_text(towns.read_text().replace("zone_class: urban_centre",
+                                               "zone_class: not_a_class")
+                     .replace("place: 1784818", "place: 999999999"))
+    control = broken_dir / "cn-test-mini" / "control_lines.yaml"
+    control.write_text(control.read_text().replace("必须强制性严格保护的区域", "随便写的文字"))
+    problems = _problems(broken_dir)
+    messages = {}
+    for p in problems:
+        messages.setdefault((p.file, p.element), []).append(p.message)
+    assert len(problems) == 3
+    town = " | ".join(messages[("layers/cn-test-mini/towns.yaml", "yongji-city")])
+    assert "unknown zone_class 'not_a_class'" in town and "999999999" in town
+    cit = messages[("layers/cn-test-mini/control_lines.yaml", "ecological-protection-red-line")]
+    assert "does not occur in line(s) 249" in cit[0]
+    assert all(p.line for p in problems)
+    assert next(p for p in problems if p.element == "yongji-city").line == 7
+
+
+def test_yaml_syntax_error_names_the_line(broken_dir):
+    path = broken_dir / "cn-test-mini" / "towns.yaml"
+    path.write_text(path.read_text().replace("family: overlay", "family: [overlay"))
+    problems = _problems(broken_dir)
+    assert problems[0].file == "layers/cn-test-mini/towns.yaml"
+    assert "not valid YAML" in problems[0].message and problems[0].line
+
+
+def test_schema_errors_name_the_element(broken_dir):
+    path = broken_dir / "cn-test-mini" / "towns.yaml"
+    path.write_text(path.read_text().replace("regulation: indicative", "regulation: maybe")
+                    .replace("id: yongji-city", "id: Yongji City"))
+    problems = _problems(broken_dir)
+    text = "\n".join(map(str, problems))
+    assert "regulation" in text and "'maybe'" in text
+    assert "features.0.id" in text
+
+
+def test_duplicate_ids_and_bad_references_are_caught(broken_dir):
+    path = broken_dir / "cn-test-mini" / "rules.yaml"
+    path.write_text(path.read_text() + path.read_text().split("rules:\n", 1)[1]
+                    .replace("zone_classes: [ecological_protection_red_line]",
+                             "features: [control_lines/nope]"))
+    problems = _problems(broken_dir)
+    text = "\n".join(map(str, problems))
+    assert "duplicate rule id 'epr-no-construction'" in text
+    assert "unknown feature 'control_lines/nope'" in text
+
+
+def test_malformed_indicator_row_names_csv_line(broken_dir):
+    path = broken_dir / "cn-test-mini" / "indicators.csv"
+    path.write_text(path.read_text() + "x-1,名,Name,km2,abc,2020,,,,binding,,s,5,\n")
+    problems = _problems(broken_dir)
+    assert problems[0].file.endswith("indicators.csv") and problems[0].line == 3
+    assert "base_value" in problems[0].message
+
+
+def test_unknown_plan():
+    with pytest.raises(UnknownPlanError, match="no plan 'xx-nowhere'"):
+        read_plan_source("xx-nowhere")
+
+
+def test_citation_matching_ignores_bookmarks_whitespace_and_normalisation():
+    assert normalise_text("[bookmark: _Toc1]规划 范围\u3000为") == "规划范围为"
+    src = Source(lines="17")
+    assert check_citation("002_ed01d5d83edf1c08.txt", src, "规划基期年为2020年") is None
+    assert "does not occur" in check_citation("002_ed01d5d83edf1c08.txt", src, "2049年")
+    assert "has" in check_citation("002_ed01d5d83edf1c08.txt", Source(lines="99999"), "x")
