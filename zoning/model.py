@@ -74,25 +74,33 @@ FEATURE_COLUMNS: Mapping[str, tuple[str, str]] = MappingProxyType({
 })
 
 
+def _vocabulary(name: str, **read_options) -> pd.DataFrame:
+    path = LAYERS_DIR / name
+    table = pd.read_csv(path, keep_default_na=False, **read_options).set_index("code")
+    duplicated = table.index[table.index.duplicated()].unique().tolist()
+    if duplicated:
+        from ._errors import ZoningError
+
+        raise ZoningError(f"layers/{name}: duplicate code(s) {duplicated}")
+    return table
+
+
 @cache
 def zone_classes() -> pd.DataFrame:
     """The shared zone-class taxonomy (``layers/zone_classes.csv``), indexed by code."""
-    return pd.read_csv(LAYERS_DIR / "zone_classes.csv", dtype=str, keep_default_na=False
-                       ).set_index("code", verify_integrity=True)
+    return _vocabulary("zone_classes.csv", dtype=str)
 
 
 @cache
 def geometry_bases() -> pd.DataFrame:
     """The geometry-basis vocabulary (``layers/geometry_basis.csv``), indexed by code."""
-    return pd.read_csv(LAYERS_DIR / "geometry_basis.csv", keep_default_na=False
-                       ).set_index("code", verify_integrity=True)
+    return _vocabulary("geometry_basis.csv")
 
 
 @cache
 def activities() -> pd.DataFrame:
     """The activity vocabulary used by rules (``layers/activities.csv``), indexed by code."""
-    return pd.read_csv(LAYERS_DIR / "activities.csv", dtype=str, keep_default_na=False
-                       ).set_index("code", verify_integrity=True)
+    return _vocabulary("activities.csv", dtype=str)
 
 
 def plan_ids() -> list[str]:

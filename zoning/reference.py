@@ -166,7 +166,7 @@ def places() -> pd.DataFrame:
     """GeoNames populated places (cities500) of IR, CN, VN, LA, KH, AZ, indexed by geonameid."""
     df = pd.read_csv(REFERENCE_DIR / "geonames_places.csv", dtype={"admin1code": str},
                      keep_default_na=False)
-    return df.set_index("geonameid", verify_integrity=True)
+    return df.set_index("geonameid")
 
 
 def place(geonameid: int) -> tuple[shapely.Point, str]:
