@@ -13,8 +13,8 @@ from ._errors import PlanSpecError, ZoningError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Territorial spatial plans as vector layers: build, query, map, export.")
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 OutDir = Annotated[Path, typer.Option("--out", "-o", help="Output folder")]
 
@@ -131,6 +131,28 @@ def units(parent: Annotated[str, typer.Argument(help="CN adcode, e.g. 140800")] 
     for code in china_children(parent, level):
         table.add_row(f"CN:{code}", index.at[code, "name"], index.at[code, "level"])
     console.print(table)
+
+
+@app.command()
+def check(lower: Annotated[str, typer.Argument(help="Lower-level plan, e.g. cn-yongji-2035")],
+          against: Annotated[str, typer.Option("--against", help="Higher-level plan")],
+          out: Annotated[Optional[Path], typer.Option(help="Write the findings (.gpkg/.csv)")] = None,
+          min_overlap_km2: float = 0.01) -> None:
+    """Cross-level consistency: where a lower plan's zones contradict a higher plan's."""
+    from .build import load
+    from .consistency import check_against, format_report
+    from .io import write_table
+
+    try:
+        lo, up = load(lower), load(against)
+        report = check_against(lo, up, min_overlap_km2=min_overlap_km2)
+        if out is not None:
+            write_table(report, out, layer="consistency")
+    except ZoningError as exc:
+        _fail(exc)
+    console.print(format_report(report, lo, up), highlight=False, markup=False)
+    if (report.severity == "conflict").any():
+        raise typer.Exit(code=1)
 
 
 def main() -> None:  # pragma: no cover

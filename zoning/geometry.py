@@ -19,6 +19,9 @@ from ._errors import ReferenceLookupError
 from .model import CRS, EQUAL_AREA_CRS, geometry_bases
 
 
+_DENSIFY_DEG = 0.01
+
+
 @dataclass(frozen=True)
 class Resolved:
     geometry: shapely.Geometry
@@ -59,23 +62,27 @@ def voronoi_cells(seeds: list[shapely.Point], within: shapely.Geometry) -> list[
 
     The cells tile ``within`` exactly: they are the intersections of one Voronoi diagram with it.
     """
+    if len(seeds) == 1:
+        return [within]
     crs = local_crs(within)
     fwd, inv = _transformers(crs)
     area = _project(within, fwd)
     pts = [_project(p, fwd) for p in seeds]
-    if len(pts) == 1:
-        cells = [area]
-    else:
-        diagram = shapely.voronoi_polygons(shapely.MultiPoint(pts), extend_to=area)
-        raw = list(diagram.geoms)
-        tree = shapely.STRtree(raw)
-        cells = []
-        for p in pts:
-            hits = [raw[i] for i in tree.query(p, predicate="intersects")]
-            if not hits:
-                raise ReferenceLookupError(f"seed {p.wkt} falls in no Voronoi cell")
-            cells.append(shapely.intersection(hits[0], area))
-    return [shapely.make_valid(_project(c, inv)) for c in cells]
+    # the diagram is made in metres, mapped back vertex by vertex (shared edges stay shared)
+    # and only then clipped in lon/lat, so the cells tile ``within`` exactly
+    frame = shapely.box(*area.buffer(0.25 * max(area.bounds[2] - area.bounds[0],
+                                                 area.bounds[3] - area.bounds[1])).bounds)
+    diagram = shapely.voronoi_polygons(shapely.MultiPoint(pts), extend_to=frame)
+    raw = list(diagram.geoms)
+    tree = shapely.STRtree(raw)
+    cells = []
+    for p, seed in zip(pts, seeds):
+        hits = tree.query(p, predicate="intersects")
+        if not len(hits):
+            raise ReferenceLookupError(f"seed {seed.wkt} falls in no Voronoi cell")
+        cell = _project(shapely.segmentize(raw[hits[0]], 2000), inv)
+        cells.append(shapely.make_valid(shapely.intersection(cell, within)))
+    return cells
 
 
 def default_accuracy(basis: str) -> float | None:
@@ -84,8 +91,16 @@ def default_accuracy(basis: str) -> float | None:
 
 
 def area_km2(gdf: gpd.GeoSeries | gpd.GeoDataFrame) -> np.ndarray:
-    """Area of each geometry in km², computed in the equal-area CRS (EASE-Grid 2.0)."""
+    """Area of each geometry in km², computed in the equal-area CRS (EASE-Grid 2.0).
+
+    Edges are densified to 0.01° first: an edge that is straight in lon/lat is curved in the
+    equal-area CRS, and projecting only its end points would misplace it (and turn shared,
+    collinear boundaries into slivers of phantom area).
+    """
     geoms = gdf.geometry if isinstance(gdf, gpd.GeoDataFrame) else gdf
+    if geoms.crs is not None and geoms.crs.is_geographic:
+        geoms = gpd.GeoSeries(shapely.segmentize(geoms.values, _DENSIFY_DEG), index=geoms.index,
+                              crs=geoms.crs)
     return geoms.to_crs(EQUAL_AREA_CRS).area.to_numpy() / 1e6
 
 
@@ -102,14 +117,16 @@ def tiling_report(tiles: gpd.GeoDataFrame, extent: shapely.Geometry,
 
     XPlanung's area-closure test: the tiles must cover ``extent`` with no gap and no overlap.
     """
-    eq = tiles.geometry.to_crs(EQUAL_AREA_CRS)
-    ext = gpd.GeoSeries([extent], crs=CRS).to_crs(EQUAL_AREA_CRS).iloc[0]
-    union = shapely.union_all(eq.values)
-    gap = shapely.difference(ext, union).area / 1e6
-    outside = shapely.difference(union, ext).area / 1e6
-    overlap = (eq.area.sum() - union.area) / 1e6
-    return {"extent_km2": ext.area / 1e6, "gap_km2": gap, "overlap_km2": max(overlap, 0.0),
-            "outside_km2": outside,
+    # topology in the data's own CRS, measurement in the equal-area CRS: reprojecting the tiles
+    # and the extent separately would bend shared edges apart and invent slivers
+    geoms = tiles.geometry.to_crs(CRS).values
+    union = shapely.union_all(geoms)
+    pieces = gpd.GeoSeries([extent, shapely.difference(extent, union),
+                            shapely.difference(union, extent), union], crs=CRS)
+    ext_area, gap, outside, union_area = area_km2(pieces)
+    overlap = area_km2(gpd.GeoSeries(geoms, crs=CRS)).sum() - union_area
+    return {"extent_km2": float(ext_area), "gap_km2": float(gap),
+            "overlap_km2": max(float(overlap), 0.0), "outside_km2": float(outside),
             "ok": gap <= tolerance_km2 and overlap <= tolerance_km2 and outside <= tolerance_km2}
 
 

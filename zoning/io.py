@@ -157,6 +157,25 @@ def _write_metadata(path: Path, plan: Plan) -> None:
                     "VALUES ('geopackage', ?)", (cur.lastrowid,))
 
 
+def write_table(data: pd.DataFrame, path: str | Path, layer: str = "table") -> Path:
+    """Write a (Geo)DataFrame to ``.gpkg`` (as ``layer``), ``.csv`` or ``.geojson``, atomically."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    with atomic_path(path) as tmp:
+        if suffix == ".csv":
+            frame = pd.DataFrame(data.drop(columns="geometry", errors="ignore"))
+            frame.to_csv(tmp, index=False, encoding="utf-8")
+        elif suffix in (".gpkg", ".geojson", ".fgb", ".parquet"):
+            if suffix == ".parquet":
+                data.to_parquet(tmp)
+            else:
+                pyogrio.write_dataframe(data, tmp, layer=layer if suffix == ".gpkg" else None)
+        else:
+            raise ZoningError(f"unsupported output format {suffix!r} for {path} "
+                              "(use .gpkg, .csv, .geojson, .fgb or .parquet)")
+    return path
+
+
 def read_gpkg(path: str | Path) -> Plan:
     """Read a plan GeoPackage written by :func:`write_gpkg` back into a :class:`Plan`."""
     path = Path(path)
