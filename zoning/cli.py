@@ -155,5 +155,33 @@ def check(lower: Annotated[str, typer.Argument(help="Lower-level plan, e.g. cn-y
         raise typer.Exit(code=1)
 
 
+@app.command()
+def export(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
+           all_: Annotated[bool, typer.Option("--all")] = False,
+           fmt: Annotated[str, typer.Option("--format", "-f",
+                                            help="gpkg | geojson | fgb | parquet | inspire | cn-mnr")] = "gpkg",
+           out: OutDir = Path("out"),
+           to: Annotated[Optional[str], typer.Option(
+               "--to", help="PostgreSQL URL: write to PostGIS instead of a file")] = None) -> None:
+    """Export plans to standard formats or to PostGIS."""
+    from .build import load
+    from .export import FORMATS, export as export_plan, to_postgis
+
+    if to is None and fmt not in FORMATS:
+        _fail(ZoningError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}"))
+    suffix = {"gpkg": ".gpkg", "inspire": "-inspire-plu.gpkg", "cn-mnr": "-cn-mnr.gpkg",
+              "geojson": "-geojson", "fgb": "-fgb", "parquet": "-parquet"}
+    for pid in _plans(plans, all_):
+        try:
+            plan = load(pid)
+            if to is not None:
+                console.print(f"{pid}: PostGIS schema {to_postgis(plan, to)}", highlight=False)
+            else:
+                path = export_plan(plan, out / f"{pid}{suffix[fmt]}", fmt)
+                console.print(f"{pid}: {path}", highlight=False)
+        except ZoningError as exc:
+            _fail(exc)
+
+
 def main() -> None:  # pragma: no cover
     app()

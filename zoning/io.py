@@ -117,14 +117,41 @@ def _write_schema_extension(path: Path, layers: list[str]) -> None:
             extension_name))""")
         con.execute("""INSERT OR IGNORE INTO gpkg_extensions VALUES ('gpkg_data_columns', NULL,
             'gpkg_schema', 'http://www.geopackage.org/spec/#extension_schema', 'read-write')""")
-        rows = [(layer, col, alias, alias, description)
+        con.execute("""CREATE TABLE IF NOT EXISTS gpkg_data_column_constraints (
+            constraint_name TEXT NOT NULL, constraint_type TEXT NOT NULL, value TEXT,
+            min NUMERIC, min_is_inclusive BOOLEAN, max NUMERIC, max_is_inclusive BOOLEAN,
+            description TEXT, CONSTRAINT gdcc_ntv UNIQUE (constraint_name, constraint_type,
+            value))""")
+        con.execute("""INSERT OR IGNORE INTO gpkg_extensions VALUES
+            ('gpkg_data_column_constraints', NULL, 'gpkg_schema',
+             'http://www.geopackage.org/spec/#extension_schema', 'read-write')""")
+        # code lists as enum constraints: QGIS turns them into value maps
+        con.executemany("INSERT OR IGNORE INTO gpkg_data_column_constraints (constraint_name, "
+                        "constraint_type, value, description) VALUES (?, 'enum', ?, ?)",
+                        [(name, value, description)
+                         for name, values in _code_lists().items()
+                         for value, description in values.items()])
+        constrained = {col: col for col in _code_lists()}
+        rows = [(layer, col, alias, alias, description, constrained.get(col))
                 for layer in layers for col, (alias, description) in FEATURE_COLUMNS.items()]
         rows += [(layer, "area_km2", "Area (km²)", "Area (km²)",
-                  "Area in km² computed in EPSG:6933 (EASE-Grid 2.0, equal-area)") for layer in layers]
+                  "Area in km² computed in EPSG:6933 (EASE-Grid 2.0, equal-area)", None)
+                 for layer in layers]
         rows += [(layer, "length_km", "Length (km)", "Length (km)",
-                  "Geodesic length in km on the WGS84 ellipsoid") for layer in layers]
+                  "Geodesic length in km on the WGS84 ellipsoid", None) for layer in layers]
         con.executemany("INSERT OR REPLACE INTO gpkg_data_columns (table_name, column_name, name, "
-                        "title, description) VALUES (?, ?, ?, ?, ?)", rows)
+                        "title, description, constraint_name) VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
+def _code_lists() -> dict[str, dict[str, str]]:
+    from .model import LIFECYCLES, REGULATION_NATURE, geometry_bases
+
+    return {
+        "regulation": {k: f"INSPIRE regulationNature {v}" for k, v in REGULATION_NATURE.items()},
+        "lifecycle": {k: k.replace("_", " ") for k in LIFECYCLES},
+        "geometry_basis": geometry_bases()["description"].to_dict(),
+        "basis_badge": {b: b for b in geometry_bases()["badge"].unique()},
+    }
 
 
 def _write_metadata(path: Path, plan: Plan) -> None:
