@@ -86,6 +86,12 @@ def prepare(data, *, crs=None, invalid: Literal["repair", "raise"] = "repair",
         bad = ~np.array([np.isfinite(shapely.get_coordinates(g)).all() for g in geoms])
         raise GeometryInputError(f"{what}: row(s) {list(gdf.index[bad][:10])} have NaN or "
                                  "infinite coordinates")
+    if gdf.crs.is_geographic:
+        outside = ((abs(coords[:, 0]) > 180) | (abs(coords[:, 1]) > 90)).any()
+        if outside:
+            raise GeometryInputError(
+                f"{what}: coordinates outside longitude ±180° / latitude ±90° in a geographic "
+                f"CRS ({gdf.crs}); are x and y swapped, or is the CRS wrong?")
     if not gdf.crs.equals(CRS):
         source_crs = gdf.crs
         gdf = gdf.to_crs(CRS)
