@@ -94,3 +94,20 @@ def test_citation_matching_ignores_bookmarks_whitespace_and_normalisation():
     assert check_citation("002_ed01d5d83edf1c08.txt", src, "规划基期年为2020年") is None
     assert "does not occur" in check_citation("002_ed01d5d83edf1c08.txt", src, "2049年")
     assert "has" in check_citation("002_ed01d5d83edf1c08.txt", Source(lines="99999"), "x")
+
+
+def test_persian_digits_parse_and_ambiguous_commas_fail(broken_dir):
+    from zoning.spec import parse_number_text
+
+    assert parse_number_text("۱۴۱۴") == "1414"
+    assert parse_number_text("۱٬۲۰۰٫۵") == "1200.5"
+    path = broken_dir / "cn-test-mini" / "indicators.csv"
+    path.write_text(path.read_text() + "x-2,名,Name,km2,۱۲۰۸٫۰۷,۲۰۲۰,,,,baseline,,s,5,\n"
+                    + "x-3,名,Name,km2,\"2,5\",2020,,,,baseline,,s,5,\n")
+    problems = _problems(broken_dir)
+    assert [p.element for p in problems] == ["x-3"]
+    src_ok = path.read_text().rsplit("\n", 2)[0] + "\n"
+    path.write_text(src_ok)
+    src = read_plan_source("cn-test-mini", layers_dir=broken_dir)
+    row = next(i for i in src.indicators if i.indicator_id == "x-2")
+    assert row.base_value == 1208.07 and row.base_year == 2020

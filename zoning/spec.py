@@ -229,6 +229,8 @@ class IndicatorRow(_Strict):
                      "comparator", mode="before")
     @classmethod
     def _blank_is_none(cls, value):
+        if isinstance(value, str):
+            value = parse_number_text(value)
         return None if value == "" else value
 
 
@@ -353,6 +355,26 @@ def _read_csv(path: Path, problems: list[Problem], rel: str) -> list[tuple[int, 
 
 
 _BOOKMARK = re.compile(r"\[bookmark: [^\]]*\]")
+# Persian (۰–۹) and Arabic-Indic (٠–٩) digits, the Arabic decimal separator and thousands
+# separator, so that numbers copied from the Amayesh documents parse as numbers.
+_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩٫", "01234567890123456789.", "٬")
+
+
+def parse_number_text(text: str) -> str:
+    """Normalise the digits of a number written in Persian or Arabic script.
+
+    Examples
+    --------
+    >>> parse_number_text("۱۴۱۴")
+    '1414'
+    >>> parse_number_text("۲٫۵")
+    '2.5'
+    >>> parse_number_text("۱٬۲۰۰")
+    '1200'
+
+    A Latin comma is left alone, so an ambiguous "2,5" fails validation instead of becoming 25.
+    """
+    return text.translate(_DIGITS).strip()
 
 
 def normalise_text(text: str) -> str:
