@@ -54,7 +54,7 @@ def test_gpkg_requirements_checked_with_sqlite(plan, tmp_path):
         assert aliases["geometry_basis"] == "Geometry basis"
         enum = {r[0] for r in con.execute("select value from gpkg_data_column_constraints "
                                           "where constraint_name='regulation'")}
-        assert enum == {"binding", "indicative", "informative"}
+        assert enum == {"binding", "binding_for_authorities", "indicative", "informative"}
 
 
 @pytest.mark.skipif(not VALIDATOR.exists(), reason="GDAL's validate_gpkg.py (python3-gdal) not installed")

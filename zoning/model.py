@@ -27,10 +27,13 @@ CRS = "EPSG:4326"
 #: unlike World Mollweide, whose spherical formula is 0.2 % off at these latitudes).
 EQUAL_AREA_CRS = "EPSG:6933"
 
-REGULATIONS = ("binding", "indicative", "informative")
-#: INSPIRE PLU ``RegulationNatureValue`` for each regulation value.
+REGULATIONS = ("binding", "binding_for_authorities", "indicative", "informative")
+#: INSPIRE PLU ``RegulationNatureValue`` for each regulation value. ``binding_for_authorities``
+#: covers plans such as the Iranian Amayesh documents, whose article 5 obliges the executive
+#: bodies but not private parties.
 REGULATION_NATURE = {
     "binding": "generallyBinding",
+    "binding_for_authorities": "bindingOnlyForAuthorities",
     "indicative": "nonBinding",
     "informative": "definedInLegislation",
 }
@@ -61,7 +64,8 @@ FEATURE_COLUMNS: Mapping[str, tuple[str, str]] = MappingProxyType({
     "zone_class": ("Zone class", "Code from the shared zone-class taxonomy"),
     "zone_class_label": ("Zone class label", "English label of the zone class"),
     "hilucs": ("HILUCS", "INSPIRE HILUCS land-use code where one fits"),
-    "regulation": ("Regulation", "Legal character: binding / indicative / informative"),
+    "regulation": ("Regulation", "Legal character: binding / binding_for_authorities / "
+                                 "indicative / informative"),
     "regulation_nature": ("INSPIRE regulationNature", "INSPIRE PLU RegulationNatureValue"),
     "lifecycle": ("Life-cycle stage", "draft / adopted / in_force / superseded"),
     "source_section": ("Source section", "Section of the plan text"),

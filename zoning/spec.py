@@ -172,7 +172,7 @@ class PlanMeta(_Strict):
     issuer_en: str
     approved_by: str = ""
     approval_date: date | None = None
-    base_year: int
+    base_year: int | None = None
     horizon_year: int
     vision_year: int | None = None
     calendar: Literal["gregorian", "solar_hijri"] = "gregorian"
