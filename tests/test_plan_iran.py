@@ -1,0 +1,70 @@
+"""Qom 1414 and Ardabil 1424 Amayesh documents on the real encodings."""
+
+import numpy as np
+import pytest
+import rasterio
+import rasterio.mask
+import shapely
+
+from conftest import plan_or_skip
+from zoning import reference
+from zoning.geometry import tiling_report
+
+PLANS = {"ir-qom-1414": ("NE:IR-26", 1414, "globe_qom.tif"),
+         "ir-ardabil-1424": ("NE:IR-03", 1424, "globe_ardabil.tif")}
+
+
+@pytest.fixture(scope="module", params=list(PLANS))
+def amayesh(request, plans):
+    return plan_or_skip(plans, request.param)
+
+
+def test_every_city_point_lies_inside_the_province(amayesh):
+    province, _ = reference.unit(PLANS[amayesh.plan_id][0])
+    cities = amayesh["centres"]
+    assert len(cities) >= 5
+    inside = [province.contains(g) for g in cities.geometry]
+    # Natural Earth's Ardabil outline is generalised: allow points within 2 km of its edge
+    near = [province.buffer(0.02).contains(g) for g in cities.geometry]
+    assert all(near), list(cities.feature_id[~np.array(near)])
+    assert np.mean(inside) > 0.9
+
+
+def test_schematic_counties_tile_the_province(amayesh):
+    counties = amayesh["counties"]
+    report = tiling_report(counties, shapely.from_wkt(amayesh.meta["extent_wkt"]))
+    assert report["ok"], report
+    assert set(counties.geometry_basis) == {"schematic_voronoi"}
+    assert set(counties.basis_badge) == {"schematic"}
+
+
+def test_solar_hijri_horizon_and_persian_names(amayesh):
+    _, local, _ = PLANS[amayesh.plan_id]
+    assert amayesh.meta["calendar"] == "solar_hijri"
+    assert amayesh.meta["horizon_year_local"] == local
+    assert amayesh.meta["horizon_year"] == local + 621
+    persian = amayesh.features.name.str.contains(r"[\u0600-\u06FF]")
+    assert persian.mean() > 0.9
+    assert set(amayesh.features.regulation) <= {"binding", "binding_for_authorities", "informative",
+                                                "indicative"}
+
+
+def _mean_elevation(path, geom):
+    with rasterio.open(path) as src:
+        data, _ = rasterio.mask.mask(src, [shapely.geometry.mapping(geom)], crop=True,
+                                     filled=False, all_touched=False)
+    return float(data.compressed().mean())
+
+
+def test_qom_expanses_rise_from_plain_to_mountain_on_real_elevation(plans):
+    qom = plan_or_skip(plans, "ir-qom-1414")
+    regions = qom["regions"].set_index("feature_id").geometry
+    path = reference.elevation_path("qom")
+    mean = {k.rsplit("/", 1)[1]: _mean_elevation(path, g) for k, g in regions.items()}
+    # the text orders the expanses by relief; GLOBE elevation must agree with the encoding
+    assert mean["plain-desert"] < mean["piedmont"] < mean["mountain"]
+    # independent sanity check of the raster itself: Qom city (GeoNames 119208) ≈ 930 m
+    city, _ = reference.place(119208)
+    with rasterio.open(path) as src:
+        value = next(src.sample([(city.x, city.y)]))[0]
+    assert 850 < value < 1000
