@@ -68,3 +68,16 @@ def test_qom_expanses_rise_from_plain_to_mountain_on_real_elevation(plans):
     with rasterio.open(path) as src:
         value = next(src.sample([(city.x, city.y)]))[0]
     assert 850 < value < 1000
+
+
+def test_authoritative_counties_swap_in_with_one_call(amayesh):
+    counties = amayesh["counties"]
+    # stand-in "official" polygons: each cell shrunk by 1 km, keyed by the short feature id
+    official = counties[["feature_id", "geometry"]].to_crs(counties.estimate_utm_crs())
+    official["geometry"] = official.buffer(-1000)
+    official["county"] = official.feature_id.str.rsplit("/", n=1).str[1]
+    swapped = amayesh.replace_layer("counties", official.drop(columns="feature_id"),
+                                    id_column="county")["counties"]
+    assert set(swapped.geometry_basis) == {"authoritative"}
+    assert (swapped.area_km2 < counties.area_km2.values).all()
+    assert list(swapped.name) == list(counties.name)
