@@ -35,6 +35,21 @@ def _plans(plans: list[str] | None, all_: bool) -> list[str]:
     return plans
 
 
+def _each_plan(plan_ids: list[str], action) -> None:
+    """Run ``action`` per plan; report every invalid plan, stop at any other error."""
+    failed = False
+    for pid in plan_ids:
+        try:
+            action(pid)
+        except PlanSpecError as exc:
+            failed = True
+            err.print(str(exc), style="red", highlight=False, markup=False)
+        except ZoningError as exc:
+            _fail(exc)
+    if failed:
+        raise typer.Exit(code=1)
+
+
 @app.command("list")
 def list_plans() -> None:
     """List the plans under layers/."""
@@ -58,21 +73,13 @@ def validate(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
     """Validate plan sources and report every problem (file, element, line)."""
     from .spec import read_plan_source
 
-    failed = False
-    for pid in _plans(plans, all_):
-        try:
-            src = read_plan_source(pid)
-        except PlanSpecError as exc:
-            failed = True
-            err.print(str(exc), style="red", highlight=False, markup=False)
-            continue
-        except ZoningError as exc:
-            _fail(exc)
+    def one(pid: str) -> None:
+        src = read_plan_source(pid)
         n = sum(len(layer.features) for layer in src.layers.values())
         console.print(f"{pid}: OK — {len(src.layers)} layers, {n} features, {len(src.rules)} rules, "
                       f"{len(src.indicators)} indicator rows, {len(src.statements)} statements")
-    if failed:
-        raise typer.Exit(code=1)
+
+    _each_plan(_plans(plans, all_), one)
 
 
 @app.command()
@@ -85,24 +92,15 @@ def build(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
     from .io import write_gpkg
     from .webmap import write_map
 
-    failed = False
-    for pid in _plans(plans, all_):
-        try:
-            plan = load(pid)
-            gpkg = write_gpkg(plan, out / f"{pid}.gpkg")
-            msg = f"{pid}: {gpkg}"
-            if html:
-                msg += f", {write_map([plan], out / f'{pid}.html')}"
-        except PlanSpecError as exc:
-            failed = True
-            err.print(str(exc), style="red", highlight=False, markup=False)
-            continue
-        except ZoningError as exc:
-            _fail(exc)
+    def one(pid: str) -> None:
+        plan = load(pid)
+        msg = f"{pid}: {write_gpkg(plan, out / f'{pid}.gpkg')}"
+        if html:
+            msg += f", {write_map([plan], out / f'{pid}.html')}"
         n = sum(len(g) for g in plan.layers.values())
         console.print(f"{msg} ({len(plan.layers)} layers, {n} features)", highlight=False)
-    if failed:
-        raise typer.Exit(code=1)
+
+    _each_plan(_plans(plans, all_), one)
 
 
 @app.command()

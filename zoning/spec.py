@@ -487,15 +487,7 @@ def read_plan_source(plan_id: str, *, check_references: bool = True,
     indicators: list[IndicatorRow] = []
     seen_indicators: set[tuple[str, object]] = set()
     for path in sorted(folder.glob("indicators*.csv")):
-        for line_no, row in _read_csv(path, problems, rel(path)):
-            try:
-                ind = IndicatorRow.model_validate(row)
-            except ValidationError as exc:
-                for err in exc.errors():
-                    problems.append(Problem(rel(path), row.get("indicator_id") or "row",
-                                            f"{'.'.join(map(str, err['loc']))}: {err['msg']}",
-                                            line_no))
-                continue
+        for line_no, ind in _validated_rows(path, IndicatorRow, "indicator_id", problems, rel):
             key = (ind.indicator_id, ind.target_year)
             if key in seen_indicators:
                 problems.append(Problem(rel(path), ind.indicator_id,
@@ -509,15 +501,7 @@ def read_plan_source(plan_id: str, *, check_references: bool = True,
     places: dict[str, PlaceRow] = {}
     places_path = folder / "places.csv"
     if places_path.exists():
-        for line_no, row in _read_csv(places_path, problems, rel(places_path)):
-            try:
-                pl = PlaceRow.model_validate(row)
-            except ValidationError as exc:
-                for err in exc.errors():
-                    problems.append(Problem(rel(places_path), row.get("place_id") or "row",
-                                            f"{'.'.join(map(str, err['loc']))}: {err['msg']}",
-                                            line_no))
-                continue
+        for _, pl in _validated_rows(places_path, PlaceRow, "place_id", problems, rel):
             places[pl.place_id] = pl
 
     if meta is None:
@@ -529,6 +513,18 @@ def read_plan_source(plan_id: str, *, check_references: bool = True,
     if problems:
         raise PlanSpecError(plan_id, problems)
     return source
+
+
+def _validated_rows(path: Path, model, id_field: str, problems: list[Problem], rel):
+    """Yield ``(line, row)`` for every CSV row that validates; record the others as problems."""
+    for line_no, row in _read_csv(path, problems, rel(path)):
+        try:
+            yield line_no, model.model_validate(row)
+        except ValidationError as exc:
+            for err in exc.errors():
+                problems.append(Problem(rel(path), row.get(id_field) or "row",
+                                        f"{'.'.join(map(str, err['loc']))}: {err['msg']}",
+                                        line_no))
 
 
 def _read_list(folder, kind, model, problems, rel, files, lines):
