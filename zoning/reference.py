@@ -293,6 +293,7 @@ def named_river_spec(river_id: str) -> dict:
     return spec
 
 
+@cache
 def river_line(river_id: str, start=None, end=None) -> tuple[shapely.Geometry, str]:
     """Line of a named river, optionally only between two anchor places.
 
@@ -304,10 +305,13 @@ def river_line(river_id: str, start=None, end=None) -> tuple[shapely.Geometry, s
     snap = float(spec.get("snap_km", 10))
     anchors = [place(g)[0] for g in spec["via"]]
     nodes, _, _ = _river_graph()
-    node_ids = [_nearest_node(p, snap) for p in anchors]
-    path: list[int] = [node_ids[0]]
-    for a, b in zip(node_ids[:-1], node_ids[1:]):
-        path += _shortest_path(a, b)[1:]
+    try:
+        node_ids = [_nearest_node(p, snap) for p in anchors]
+        path: list[int] = [node_ids[0]]
+        for a, b in zip(node_ids[:-1], node_ids[1:]):
+            path += _shortest_path(a, b)[1:]
+    except ReferenceLookupError as exc:
+        raise ReferenceLookupError(f"river {river_id}: {exc}") from None
     if start is not None or end is not None:
         vertices = shapely.points(nodes[path])
 

@@ -652,6 +652,8 @@ def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]
                         spec = reference.named_river_spec(g.river)
                         for anchor in spec["via"]:
                             reference.place(anchor)
+                        # following the network is cached, so each river is traced once
+                        reference.river_line(g.river)
                     except ReferenceLookupError as exc:
                         add(key, feat.id, str(exc))
             elif g.recipe == "features":
