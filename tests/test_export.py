@@ -146,7 +146,7 @@ def test_china_profile_uses_layer_codes_cgcs2000_and_square_metres(plans):
     for code, gdf in layers.items():
         assert gdf.crs.to_epsg() == 4490
         assert {"BSM", "YSDM", "XZQDM", "MJ"} <= set(gdf.columns)
-    feats = plan.features.set_index("feature_id")
+    feats = pd.concat(list(plan.layers.values())).set_index("feature_id")
     for code in set(layers) - {"XZQ"}:
         gdf = layers[code]
         for bz, mj in zip(gdf.BZ, gdf.MJ):
