@@ -14,7 +14,6 @@ import zoning
 from zoning.geometry import area_km2, tiling_report
 from zoning.io import atomic_path, write_gpkg
 from zoning.model import FEATURE_COLUMNS
-from zoning.webmap import write_map
 
 
 def test_every_feature_has_common_columns_citation_and_basis(mini_plan):
@@ -101,11 +100,3 @@ def test_swap_in_authoritative_geometry(mini_plan):
     with pytest.raises(zoning.CRSError):
         mini_plan.replace_layer("control_lines", official.set_crs(None, allow_override=True),
                                 feature="ecological-protection-red-line")
-
-
-def test_map_has_a_layer_per_plan_layer_and_popups_with_citations(mini_plan, tmp_path):
-    path = write_map([mini_plan], tmp_path / "mini.html")
-    html = path.read_text(encoding="utf-8")
-    for title in ("Control lines", "Towns", "Schematic districts"):
-        assert f"cn-test-mini: {title}" in html
-    assert "zoning-legend" in html and "zoning-badge" in html

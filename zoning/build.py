@@ -17,7 +17,7 @@ import shapely
 
 from . import reference
 from ._errors import CRSError, PlanSpecError, Problem, ReferenceLookupError, ZoningError
-from .geometry import (Resolved, area_km2, as_multi, buffer_km, default_accuracy, length_km,
+from .geometry import (BADGE_ORDER, Resolved, area_km2, as_multi, buffer_km, default_accuracy, length_km,
                        voronoi_cells)
 from .model import (CRS, FEATURE_COLUMNS, LAYERS_DIR, PROCESS_STEP, REGULATION_NATURE, Plan,
                     geometry_bases, zone_classes)
@@ -125,7 +125,8 @@ class _Resolver:
             basis = "derived"
             detail = f"{g.op} of " + ", ".join(g.of)
             accuracies = [p.accuracy_m for p in parts if p.accuracy_m is not None]
-            return self._finish(feat, geom, basis, detail, max(accuracies, default=None))
+            badge = max((p.badge for p in parts), key=BADGE_ORDER.index)
+            return self._finish(feat, geom, basis, detail, max(accuracies, default=None), badge)
         elif recipe == "file":
             geom, detail = self._file(g)
             basis = "authoritative"
@@ -144,7 +145,7 @@ class _Resolver:
         return shapely.union_all(gdf.to_crs(CRS).geometry.values), f"file {g.path} {g.where or ''}"
 
     def _finish(self, feat: FeatureSpec, geom, basis: str, detail: str,
-                accuracy: float | None) -> Resolved:
+                accuracy: float | None, badge: str | None = None) -> Resolved:
         g = feat.geometry
         if g.buffer_km is not None:
             geom = buffer_km(geom, g.buffer_km)
@@ -161,7 +162,9 @@ class _Resolver:
             accuracy = g.accuracy_m
         if feat.basis_detail:
             detail = f"{feat.basis_detail.strip()} [{detail}]"
-        return Resolved(shapely.make_valid(geom), basis, detail, accuracy)
+        own = geometry_bases().at[basis, "badge"]
+        badge = max(own, badge or own, key=BADGE_ORDER.index)
+        return Resolved(shapely.make_valid(geom), basis, detail, accuracy, badge)
 
 
 def build_plan(plan_id: str, layers_dir: Path | None = None) -> Plan:
@@ -176,7 +179,6 @@ def build_plan(plan_id: str, layers_dir: Path | None = None) -> Plan:
     resolver = _Resolver(src)
     problems: list[Problem] = []
     classes = zone_classes()
-    badges = geometry_bases()["badge"]
     layers: dict[str, gpd.GeoDataFrame] = {}
     for name, layer in src.layers.items():
         records, geoms = [], []
@@ -209,7 +211,7 @@ def build_plan(plan_id: str, layers_dir: Path | None = None) -> Plan:
                 "source_lines": feat.source.lines,
                 "source_text": feat.source.text,
                 "geometry_basis": res.basis,
-                "basis_badge": badges[res.basis],
+                "basis_badge": res.badge,
                 "basis_detail": res.detail,
                 "accuracy_m": res.accuracy_m,
                 **feat.attributes,

@@ -181,5 +181,245 @@ def export(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
             _fail(exc)
 
 
+@app.command("map")
+def map_(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
+         all_: Annotated[bool, typer.Option("--all", help="All plans on one map")] = False,
+         out: Annotated[Optional[Path], typer.Option(
+             "--out", "-o", help="HTML file (default out/<plan>.html or out/plans.html)")] = None,
+         tiles: Annotated[Optional[str], typer.Option(
+             help="Open on an online xyzservices provider, e.g. OpenStreetMap.Mapnik")] = None,
+         language: Annotated[str, typer.Option(help="both | en | local")] = "both",
+         zoom: Annotated[int, typer.Option(help="Detail zoom of the simplified geometry")] = 12
+         ) -> None:
+    """Write one self-contained, offline HTML map of one or more plans."""
+    from .build import load
+    from .webmap import write_map
+
+    ids = _plans(plans, all_)
+    target = out or Path("out") / (f"{ids[0]}.html" if len(ids) == 1 else "plans.html")
+    try:
+        path = write_map([load(pid) for pid in ids], target, tiles=tiles, language=language,
+                         zoom=zoom)
+    except PlanSpecError as exc:
+        err.print(str(exc), style="red", highlight=False, markup=False)
+        raise typer.Exit(code=1)
+    except (ZoningError, ValueError) as exc:
+        _fail(exc)
+    console.print(f"{', '.join(ids)}: {path} ({path.stat().st_size / 1e6:.2f} MB)",
+                  highlight=False)
+
+
+@app.command()
+def figure(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
+           all_: Annotated[bool, typer.Option("--all")] = False,
+           out: OutDir = Path("out"),
+           fmt: Annotated[str, typer.Option("--format", "-f", help="png | pdf | svg")] = "png",
+           dpi: int = 200) -> None:
+    """Static map figure per plan (for reports), with the same styles and legend."""
+    from .build import load
+    from .figures import write_figure
+
+    def one(pid: str) -> None:
+        path = write_figure(load(pid), out / f"{pid}.{fmt}", dpi=dpi)
+        console.print(f"{pid}: {path}", highlight=False)
+
+    _each_plan(_plans(plans, all_), one)
+
+
+@app.command()
+def sld(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
+        all_: Annotated[bool, typer.Option("--all")] = False,
+        out: OutDir = Path("out/sld")) -> None:
+    """Write SLD styles (GeoServer) for every layer of the plans."""
+    from .build import load
+    from .styles import write_sld
+
+    def one(pid: str) -> None:
+        paths = write_sld(load(pid), out)
+        console.print(f"{pid}: {len(paths)} SLD files in {out}", highlight=False)
+
+    _each_plan(_plans(plans, all_), one)
+
+
+PlansOption = Annotated[Optional[list[str]], typer.Option(
+    "--plans", "-p", help="Plan ids to ask, repeated or comma-separated (default: every plan)")]
+
+
+def _plan_list(plans: list[str] | None) -> list[str] | None:
+    ids = [p.strip() for item in plans or [] for p in item.split(",") if p.strip()]
+    return ids or None
+
+
+def _show(table, columns: list[str], title: str, limit: int = 60) -> None:
+    view = Table(*columns, title=title, show_lines=False)
+    for _, row in table.head(limit).iterrows():
+        view.add_row(*("" if v is None or (isinstance(v, float) and v != v) else
+                       f"{v:.3g}" if isinstance(v, float) else str(v)
+                       for v in (row[c] for c in columns)))
+    console.print(view)
+    if len(table) > limit:
+        console.print(f"… {len(table) - limit} more rows (write them all with --out)")
+
+
+@app.command("query")
+def query_cmd(site: Annotated[Optional[Path], typer.Argument(
+                  help="Vector file of sites (points, lines or polygons; any CRS)")] = None,
+              lon: Annotated[Optional[float], typer.Option("--lon", help="WGS 84 longitude")] = None,
+              lat: Annotated[Optional[float], typer.Option("--lat", help="WGS 84 latitude")] = None,
+              plans: PlansOption = None,
+              layer: Annotated[Optional[str], typer.Option(help="Layer of the sites file")] = None,
+              out: Annotated[Optional[Path], typer.Option(
+                  "--out", "-o", help="Write every hit to .csv or .gpkg")] = None) -> None:
+    """What applies here: zones, rules and geometry basis of every plan at a site."""
+    import warnings
+
+    from .query import SkippedPlanWarning
+    from .stats import write_table
+
+    if (site is None) == (lon is None or lat is None):
+        err.print("give a sites file, or --lon and --lat", style="red")
+        raise typer.Exit(code=2)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SkippedPlanWarning)
+            if site is None:
+                from .query import query_point
+
+                hits = query_point(lon, lat, _plan_list(plans))
+            else:
+                from .io import read_vector
+                from .query import query
+
+                hits = query(read_vector(site, layer=layer), _plan_list(plans))
+        for w in caught:
+            if issubclass(w.category, SkippedPlanWarning):
+                err.print(f"warning: {w.message}", style="yellow", highlight=False,
+                          markup=False)
+        hits = hits.reset_index()
+        if out:
+            write_table(hits, out)
+    except ZoningError as exc:
+        _fail(exc)
+    if hits.empty:
+        console.print("no plan feature here")
+        return
+    _show(hits, [hits.columns[0], "plan_id", "name", "name_en", "zone_class", "share",
+                 "basis_badge", "prohibited", "restricted"], f"{len(hits)} plan features")
+    if out:
+        console.print(f"wrote {out}", highlight=False)
+
+
+@app.command()
+def comply(projects: Annotated[Path, typer.Argument(help="Vector file of project sites")],
+           activity: Annotated[Optional[str], typer.Option(
+               help="Activity code (layers/activities.csv); default: the 'activity' column")
+           ] = None,
+           plans: PlansOption = None,
+           layer: Annotated[Optional[str], typer.Option(help="Layer of the projects file")] = None,
+           summary: Annotated[bool, typer.Option(help="One row per project")] = False,
+           out: Annotated[Optional[Path], typer.Option(
+               "--out", "-o", help="Write the verdicts to .csv or .gpkg")] = None) -> None:
+    """Compliance check: verdicts of the plans' rules on proposed projects."""
+    from .compliance import comply as run
+    from .io import read_vector
+    from .stats import write_table
+
+    try:
+        verdicts = run(read_vector(projects, layer=layer), activity, _plan_list(plans),
+                       summary=summary).reset_index()
+        if out:
+            write_table(verdicts, out)
+    except ZoningError as exc:
+        _fail(exc)
+    columns = ([verdicts.columns[0], "activity", "verdict", "n_violation", "n_needs_permit",
+                "reasons"] if summary else
+               [verdicts.columns[0], "activity", "verdict", "rule_id", "reason", "citation",
+                "basis_badge"])
+    _show(verdicts, columns, "Compliance")
+    if out:
+        console.print(f"wrote {out}", highlight=False)
+    if (verdicts.verdict == "violation").any():
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def tabulate(plan: Annotated[str, typer.Argument(help="Plan id")],
+             units: Annotated[Optional[Path], typer.Option(
+                 help="Polygons to tabulate by (default: the plan's admin units)")] = None,
+             unit_column: Annotated[Optional[str], typer.Option(
+                 help="Column naming each unit")] = None,
+             by: Annotated[str, typer.Option(help="Feature column to group by")] = "zone_class",
+             overlap: Annotated[Optional[str], typer.Option(
+                 help="Comma-separated classes: tabulate their overlaps instead")] = None,
+             out: Annotated[Optional[Path], typer.Option(
+                 "--out", "-o", help="Write the table to .csv or .gpkg")] = None) -> None:
+    """Area of every zone class per admin unit (or per polygon of --units), equal-area."""
+    from .io import read_vector
+    from .stats import overlaps
+    from .stats import tabulate as run
+    from .stats import write_table
+
+    try:
+        if overlap:
+            table = overlaps(plan, [c.strip() for c in overlap.split(",")], by=by)
+            columns = ["combination", "n", "area_km2"]
+        else:
+            table = run(plan, read_vector(units) if units else None, by=by,
+                        unit_column=unit_column)
+            columns = ["unit", by, "area_km2", "share_of_unit"]
+        if out:
+            write_table(table, out)
+    except ZoningError as exc:
+        _fail(exc)
+    _show(table, columns, f"{plan}: area (km², EPSG:6933)")
+    if out:
+        console.print(f"wrote {out}", highlight=False)
+
+
+@app.command()
+def indicators(plan: Annotated[str, typer.Argument(help="Plan id")],
+               out: Annotated[Optional[Path], typer.Option(
+                   "--out", "-o", help="Write the table to .csv or .gpkg")] = None,
+               measured_only: Annotated[bool, typer.Option(
+                   help="Only indicators with a measure")] = False) -> None:
+    """Indicator verification: each target next to the value measured from the layers."""
+    from .stats import verify_indicators, write_table
+
+    try:
+        table = verify_indicators(plan)
+        if measured_only:
+            table = table[table.measure.astype(bool)]
+        if out:
+            write_table(table, out)
+    except ZoningError as exc:
+        _fail(exc)
+    _show(table, ["indicator_id", "name_en", "unit", "comparator", "target_value",
+                  "target_year", "measured", "difference", "meets", "basis", "status"],
+          f"{plan}: indicators")
+    if out:
+        console.print(f"wrote {out}", highlight=False)
+
+
+@app.command()
+def stats(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
+          all_: Annotated[bool, typer.Option("--all")] = False,
+          out: Annotated[Optional[Path], typer.Option(
+              help="Folder for <plan>-statistics.gpkg (tables totals, features, targets)")] = None
+          ) -> None:
+    """Plan statistics: features by layer/class/basis, and targets vs what the layers measure."""
+    from .build import load
+    from .io import write_table
+    from .summary import format_statistics, plan_statistics
+
+    def one(pid: str) -> None:
+        result = plan_statistics(load(pid))
+        console.print(format_statistics(result), highlight=False, markup=False)
+        if out is not None:
+            for name, table in result.items():
+                write_table(table, out / f"{pid}-statistics.gpkg", layer=name)
+
+    _each_plan(_plans(plans, all_), one)
+
+
 def main() -> None:  # pragma: no cover
     app()

@@ -22,12 +22,18 @@ from .model import CRS, EQUAL_AREA_CRS, geometry_bases
 _DENSIFY_DEG = 0.01
 
 
+#: Badges from most to least certain; a derived shape is only as certain as its least
+#: certain input.
+BADGE_ORDER = ("authoritative", "approximate", "schematic")
+
+
 @dataclass(frozen=True)
 class Resolved:
     geometry: shapely.Geometry
     basis: str
     detail: str
     accuracy_m: float | None
+    badge: str
 
 
 def local_crs(geometry: shapely.Geometry) -> pyproj.CRS:
