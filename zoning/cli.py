@@ -264,8 +264,10 @@ def _show(table, columns: list[str], title: str, limit: int = 60) -> None:
 @app.command("query")
 def query_cmd(site: Annotated[Optional[Path], typer.Argument(
                   help="Vector file of sites (points, lines or polygons; any CRS)")] = None,
-              lon: Annotated[Optional[float], typer.Option("--lon", help="WGS 84 longitude")] = None,
-              lat: Annotated[Optional[float], typer.Option("--lat", help="WGS 84 latitude")] = None,
+              lon: Annotated[Optional[float], typer.Option(
+                  "--lon", help="WGS 84 longitude")] = None,
+              lat: Annotated[Optional[float], typer.Option(
+                  "--lat", help="WGS 84 latitude")] = None,
               plans: PlansOption = None,
               layer: Annotated[Optional[str], typer.Option(help="Layer of the sites file")] = None,
               out: Annotated[Optional[Path], typer.Option(

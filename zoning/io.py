@@ -100,6 +100,7 @@ def write_gpkg(plan: Plan, path: str | Path) -> Path:
                                     driver="GPKG")
         _write_schema_extension(tmp, list(plan.layers))
         _write_metadata(tmp, plan)
+        from .styles import write_layer_styles; write_layer_styles(tmp, plan)  # noqa: E702
     return path
 
 

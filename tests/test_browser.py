@@ -1,0 +1,350 @@
+"""Generated maps opened in headless Chromium (Playwright), offline.
+
+Every map is opened from a file with all network requests blocked; the tests assert what a
+reader would check: no JavaScript errors, nothing fetched, every layer in the layer tree,
+toggling hides features, clicking a feature opens its popup with the citation, the legend is
+visible, the language switch and search work, and the screenshot shows a map.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import zoning
+from zoning import styles, webmap
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("ZONING_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic"]
+PLAN_IDS = ["cn-shanxi-2035", "cn-yongji-2035", "ir-qom-1414", "ir-ardabil-1424", "vn-kontum-2030"]
+VIEWPORT = {"width": 1280, "height": 860}
+
+
+def _norm(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", str(text)).split())
+
+
+@pytest.fixture(scope="session")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        pytest.skip(f"no Chromium at {CHROMIUM} (./dev test installs the Debian package)")
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def maps_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("maps")
+
+
+@pytest.fixture(scope="session")
+def map_cases(mini_plan, plans, maps_dir):
+    """(name, plans on the map, html path) for the mini plan, each real plan and all plans."""
+    cases = {"cn-test-mini": [mini_plan]}
+    cases.update({pid: [plans[pid]] for pid in PLAN_IDS if pid in plans})
+    real = [plans[pid] for pid in PLAN_IDS if pid in plans]
+    if len(real) > 1:
+        cases["all-plans"] = real
+    out = {}
+    for name, members in cases.items():
+        path = webmap.write_map(members, maps_dir / f"{name}.html")
+        out[name] = (members, path)
+    return out
+
+
+class Page:
+    """An opened map with its console errors and the requests it tried to make."""
+
+    def __init__(self, browser, path: Path):
+        self.page = browser.new_page(viewport=VIEWPORT)
+        self.errors: list[str] = []
+        self.external: list[str] = []
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.on("console", lambda msg: self.errors.append(msg.text)
+                     if msg.type == "error" else None)
+        self.page.on("request", lambda req: None if req.url.startswith(("file:", "data:",
+                                                                         "about:"))
+                     else self.external.append(req.url))
+        # No network: anything that is not the file itself is refused (and recorded above).
+        self.page.route("**/*", lambda route: route.continue_()
+                        if route.request.url.startswith(("file:", "data:"))
+                        else route.abort())
+        self.page.goto(path.as_uri())
+        self.page.wait_for_function("window.zoningMaps && window.zoningMaps.length > 0")
+
+    def count(self, selector: str) -> int:
+        return self.page.locator(selector).count()
+
+    def click_feature(self, fid: str) -> None:
+        """Click the feature where it is on top, as a reader would; else dispatch a click."""
+        point = self.page.evaluate("""fid => {
+            const els = Array.from(document.querySelectorAll(`[data-fid="${fid}"]`));
+            for (const el of els) {
+                const r = el.getBoundingClientRect();
+                for (let i = 1; i < 12; i++) for (let j = 1; j < 12; j++) {
+                    const x = r.left + r.width * i / 12, y = r.top + r.height * j / 12;
+                    if (x < 0 || y < 0 || x > innerWidth || y > innerHeight) continue;
+                    const hit = document.elementFromPoint(x, y);
+                    if (hit && (hit === el || el.contains(hit))) return [x, y];
+                }
+            }
+            return null;
+        }""", fid)
+        if point:
+            self.page.mouse.click(point[0], point[1])
+        else:
+            self.page.locator(f'[data-fid="{fid}"]').first.dispatch_event("click")
+
+    def reset(self) -> None:
+        """Back to the state the map opens in, so one page serves several tests."""
+        self.page.evaluate("""() => {
+            const z = window.zoningMaps[0];
+            z.map.closePopup();
+            z.setLanguage('both');
+            z.setBase('outline');
+            document.querySelector('input[name="zoning-base"][value="outline"]').checked = true;
+            Object.keys(z.layers).forEach(k => z.showLayer(k, true));
+            z.syncThemes(); z.updateLegend();
+            const search = document.querySelector('.zoning-search-input');
+            search.value = ''; search.dispatchEvent(new Event('input'));
+            z.map.setView(z.map.getCenter(), z.map.getZoom(), {animate: false});
+            z.fitAll();
+        }""")
+        self.errors.clear()
+
+    def close(self) -> None:
+        self.page.close()
+
+
+@pytest.fixture(scope="session")
+def page_cache(browser):
+    pages: dict[Path, Page] = {}
+    yield pages
+    for page in pages.values():
+        page.close()
+
+
+@pytest.fixture
+def opened(browser, page_cache, map_cases):
+    """Open a map (once per session; later tests get it back in its opening state)."""
+
+    def open_(name: str) -> tuple[Page, list]:
+        members, path = map_cases[name]
+        if path in page_cache:
+            page_cache[path].reset()
+        else:
+            page_cache[path] = Page(browser, path)
+        return page_cache[path], members
+
+    return open_
+
+
+def pytest_generate_tests(metafunc):
+    if "map_name" in metafunc.fixturenames:
+        names = ["cn-test-mini", *PLAN_IDS, "all-plans"]
+        metafunc.parametrize("map_name", names)
+
+
+def _case(map_cases, name):
+    if name not in map_cases:
+        pytest.skip(f"{name}: plan(s) not encoded")
+    return map_cases[name]
+
+
+# --- tests ----------------------------------------------------------------------------------
+
+def test_opens_offline_without_errors_and_lists_every_layer(opened, map_cases, map_name):
+    _case(map_cases, map_name)
+    page, members = opened(map_name)
+    assert page.errors == []
+    assert page.external == [], "the map must not need the network"
+    for plan in members:
+        catalog = plan.tables["layer_catalog"].set_index("layer")
+        for layer in plan.layers:
+            box = page.page.locator(f'.zoning-layers input[data-layer="{plan.plan_id}:{layer}"]')
+            assert box.count() == 1, (plan.plan_id, layer)
+            label = box.locator("xpath=..").text_content()
+            assert _norm(catalog.at[layer, "title_en"]) in _norm(label)
+
+
+def test_toggling_a_layer_hides_its_features(opened, map_cases, map_name):
+    _case(map_cases, map_name)
+    if map_name == "all-plans":
+        pytest.skip("covered per plan")
+    page, members = opened(map_name)
+    plan = members[0]
+    for layer, gdf in plan.layers.items():
+        if gdf.empty:
+            continue
+        css = f".zoning-layer-{plan.plan_id}--{layer}"
+        shown = page.count(css)
+        assert shown >= len(gdf), (layer, shown)
+        box = page.page.locator(f'.zoning-layers input[data-layer="{plan.plan_id}:{layer}"]')
+        box.uncheck()
+        assert page.count(css) == 0, layer
+        box.check()
+        assert page.count(css) == shown, layer
+    assert page.errors == []
+
+
+def test_clicking_a_feature_opens_its_popup_with_the_citation(opened, map_cases, map_name):
+    _case(map_cases, map_name)
+    page, members = opened(map_name)
+    for plan in members:
+        for layer, gdf in plan.layers.items():
+            if gdf.empty:
+                continue
+            # each click starts from the whole plan (an earlier popup may have panned away)
+            page.page.evaluate(f"window.zoningMaps[0].fitPlan('{plan.plan_id}', "
+                               "{animate: false})")
+            row = gdf.iloc[len(gdf) // 2]
+            page.click_feature(row.feature_id)
+            popup = page.page.locator(f'.leaflet-popup-content .zoning-popup'
+                                      f'[data-fid="{row.feature_id}"]')
+            popup.wait_for(timeout=3000)
+            citation = popup.locator(".zoning-citation").inner_text()
+            assert _norm(citation) == _norm(row.source_text)
+            assert row.basis_badge in popup.inner_text()
+            page.page.keyboard.press("Escape")
+            page.page.evaluate("() => { window.zoningMaps[0].map.closePopup(); }")
+            if map_name == "all-plans":
+                break                                   # one layer per plan is enough here
+    assert page.errors == []
+
+
+def test_legend_is_visible_with_both_languages(opened, map_cases, map_name):
+    _case(map_cases, map_name)
+    page, members = opened(map_name)
+    legend = page.page.locator(".zoning-legend")
+    assert legend.is_visible()
+    text = _norm(legend.inner_text())
+    for plan in members:
+        language = plan.meta["language"]
+        for code in {c for g in plan.layers.values() for c in g.zone_class}:
+            style = styles.class_style(code)
+            assert _norm(style["label_en"]) in text, code
+            assert _norm(style[f"label_{language}"]) in text, (code, language)
+    box = legend.bounding_box()
+    assert box["width"] > 150 and box["height"] > 100
+
+
+def test_screenshot_is_a_map_not_a_blank_page(opened, map_cases, map_name, maps_dir):
+    import matplotlib.image as mpimg
+
+    _case(map_cases, map_name)
+    page, _ = opened(map_name)
+    path = maps_dir / f"{map_name}.png"
+    page.page.screenshot(path=str(path))
+    pixels = mpimg.imread(path)[..., :3]
+    # the map area between the side panels
+    centre = pixels[100:-100, 340:-320].reshape(-1, 3)
+    colours, counts = np.unique((centre * 255).astype(np.uint8), axis=0, return_counts=True)
+    assert len(colours) > 50
+    # The background is one colour; drawn features and outlines must cover a visible share.
+    assert 1 - counts.max() / counts.sum() > 0.03, "the map area is (nearly) empty"
+
+
+def test_language_switch_hides_and_shows_the_original(opened, map_cases):
+    _case(map_cases, "cn-test-mini")
+    page, members = opened("cn-test-mini")
+    legend = page.page.locator(".zoning-legend .zl-local").first
+    english = page.page.locator(".zoning-legend .zl-en").first
+    assert legend.is_visible() and english.is_visible()
+    page.page.locator('.zoning-lang-button[data-lang="en"]').click()
+    assert not legend.is_visible() and english.is_visible()
+    page.page.locator('.zoning-lang-button[data-lang="local"]').click()
+    assert legend.is_visible() and not english.is_visible()
+    page.page.locator('.zoning-lang-button[data-lang="both"]').click()
+    assert legend.is_visible() and english.is_visible()
+
+
+def test_persian_text_is_right_to_left(opened, map_cases):
+    members, _ = _case(map_cases, "ir-qom-1414")
+    page, members = opened("ir-qom-1414")
+    plan = members[0]
+    layer, gdf = next((k, g) for k, g in plan.layers.items() if len(g))
+    row = gdf.iloc[0]
+    page.click_feature(row.feature_id)
+    popup = page.page.locator(f'.zoning-popup[data-fid="{row.feature_id}"]')
+    popup.wait_for(timeout=3000)
+    title = popup.locator(".zp-title .zl-local")
+    assert _norm(title.inner_text()) == _norm(row["name"])
+    assert title.evaluate("el => getComputedStyle(el).direction") == "rtl"
+    citation = popup.locator(".zoning-citation")
+    assert citation.evaluate("el => getComputedStyle(el).direction") == "rtl"
+    # Persian letters are shaped: the rendered width of the name is that of joined glyphs,
+    # narrower than the same letters drawn apart (isolated forms separated by spaces).
+    joined, apart = page.page.evaluate("""text => {
+        const c = document.createElement('canvas').getContext('2d');
+        c.font = '16px "Noto Naskh Arabic", "Noto Sans Arabic", sans-serif';
+        return [c.measureText(text).width,
+                c.measureText(Array.from(text).join('\\u200c')).width];
+    }""", row["name"])
+    assert joined < apart
+
+
+def test_search_finds_a_place_and_opens_it(opened, map_cases, map_name):
+    _case(map_cases, map_name)
+    page, members = opened(map_name)
+    plan = members[-1]
+    points = [g for g in plan.layers.values() if len(g) and
+              g.geom_type.iloc[0] == "MultiPoint"]
+    gdf = points[0] if points else next(g for g in plan.layers.values() if len(g))
+    row = gdf.iloc[0]
+    page.page.fill(".zoning-search-input", row.name_en[:40])
+    results = page.page.locator(".zoning-search-results button")
+    assert results.count() >= 1
+    texts = [_norm(t) for t in results.all_inner_texts()]
+    index = next(i for i, t in enumerate(texts) if _norm(row.name_en) in t)
+    results.nth(index).click()
+    page.page.locator(".leaflet-popup-content .zoning-popup").wait_for(timeout=3000)
+    shown = page.page.locator(".leaflet-popup-content .zoning-popup").get_attribute("data-fid")
+    same_name = set(gdf.feature_id[gdf.name_en == row.name_en]) | {
+        f for g in plan.layers.values() for f in g.feature_id[g.name_en == row.name_en]}
+    assert shown in same_name
+    # the original-script name finds it too
+    page.page.fill(".zoning-search-input", row["name"])
+    assert page.page.locator(".zoning-search-results button").count() >= 1
+    assert page.errors == []
+
+
+def test_base_maps_switch_without_fetching(opened, map_cases):
+    _case(map_cases, "cn-test-mini")
+    page, _ = opened("cn-test-mini")
+    outline = page.count(".zoning-context")
+    assert outline > 0
+    page.page.locator('input[name="zoning-base"][value="blank"]').check()
+    assert page.count(".zoning-context") == 0
+    page.page.locator('input[name="zoning-base"][value="outline"]').check()
+    assert page.count(".zoning-context") == outline
+    assert page.external == []
+
+
+def test_multi_plan_map_zooms_to_each_plan(opened, map_cases):
+    members, _ = _case(map_cases, "all-plans")
+    page, members = opened("all-plans")
+    for plan in members:
+        page.page.locator(f'.zoning-plan[data-plan="{plan.plan_id}"] > summary').click()
+        page.page.locator(f'button.zoning-zoom[data-plan="{plan.plan_id}"]').click()
+        page.page.wait_for_timeout(300)
+        west, south, east, north = zoning.webmap._plan_bounds(plan)
+        view = page.page.evaluate("""() => { const b = window.zoningMaps[0].map.getBounds();
+            return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]; }""")
+        assert view[0] <= west and east <= view[2], plan.plan_id
+        assert view[1] <= south and north <= view[3], plan.plan_id
+        # fitted, not the whole world: the view is at most a few times the plan's extent
+        assert (view[2] - view[0]) * (view[3] - view[1]) < \
+            30 * max(east - west, 0.5) * max(north - south, 0.5), plan.plan_id
+    assert page.errors == []

@@ -1,0 +1,712 @@
+/* zoning web-map runtime: draws the plans of a zoning map on a Leaflet map.
+ * Layer tree grouped by plan and theme, legend of the visible classes, popups with names,
+ * class, regulation, rules, citation and geometry-basis badge, place search, language switch.
+ * Geometry arrives delta-encoded as integers (coordinate x scale); see zoning/webmap.py.
+ * Part of the zoning project (MIT licence). Needs Leaflet 1.9 and nothing else. */
+(function () {
+  'use strict';
+
+  var SVGNS = 'http://www.w3.org/2000/svg';
+
+  function esc(value) {
+    return String(value === null || value === undefined ? '' : value)
+      .replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+      .replace(/"/g, '&quot;');
+  }
+
+  function decodeLine(flat, scale) {
+    var out = [], x = 0, y = 0;
+    for (var i = 0; i < flat.length; i += 2) {
+      x += flat[i]; y += flat[i + 1];
+      out.push([y / scale, x / scale]);
+    }
+    return out;
+  }
+
+  /* Arc lookup for a topology: arc i decoded once, ~i is arc i reversed. */
+  function arcReader(arcs, scale) {
+    var cache = [];
+    return function (ref) {
+      var i = ref >= 0 ? ref : ~ref;
+      if (!cache[i]) { cache[i] = decodeLine(arcs[i], scale); }
+      return ref >= 0 ? cache[i] : cache[i].slice().reverse();
+    };
+  }
+
+  /* A line or ring joined from arcs, which meet end to start. */
+  function joinArcs(refs, arc) {
+    var out = [];
+    refs.forEach(function (ref, k) {
+      var pts = arc(ref);
+      for (var i = k ? 1 : 0; i < pts.length; i++) { out.push(pts[i]); }
+    });
+    return out;
+  }
+
+  /* Leaflet lat/lng arrays of a feature's encoded geometry. */
+  function decodeGeometry(g, scale, arc) {
+    if (g.type === 'MultiPoint') {
+      return g.c.map(function (p) { return [p[1] / scale, p[0] / scale]; });
+    }
+    if (g.type === 'MultiLineString') {
+      return g.a.map(function (refs) { return joinArcs(refs, arc); });
+    }
+    return g.a.map(function (poly) {
+      return poly.map(function (refs) { return joinArcs(refs, arc); });
+    });
+  }
+
+  function normalise(text) {
+    return String(text || '').normalize('NFKD').replace(/[\u0300-\u036f]/g, '')
+      .replace(/[đĐ]/g, 'd').replace(/\u064a/g, '\u06cc').replace(/\u0643/g, '\u06a9')
+      .replace(/[\u200c\u200f\u200e]/g, '').toLowerCase();
+  }
+
+  function ZoningMap(map, data) {
+    this.map = map;
+    this.data = data;
+    this.primary = data.plans.length ? data.plans[0].language : 'en';
+    this.layers = {};       // key -> {group, spec, plan, features: [{layer, props}]}
+    this.index = [];        // search entries
+    this.panes = {};
+    this.container = map.getContainer();
+    this.arc = arcReader(data.arcs, data.scale);
+    this.setLanguage(data.language || 'both');
+    this.container.classList.add('zoning-map');
+    map.setMinZoom(1);
+    map.setMaxZoom(18);
+    this.addPatterns();
+    this.addBases();
+    var self = this;
+    data.plans.forEach(function (plan) { self.addPlan(plan); });
+    this.addLayerControl();
+    this.addSearch();
+    this.addLanguageSwitch();
+    this.addLegend();
+    if (this.container.clientWidth < 700) {
+      this.container.querySelectorAll('.zoning-panel').forEach(function (panel) {
+        panel.querySelector('.zoning-collapse').click();
+      });
+    }
+    L.control.scale({ imperial: false, position: 'bottomleft' }).addTo(map);
+    if (data.attribution) { map.attributionControl.addAttribution(esc(data.attribution)); }
+    this.updateLegend();
+    this.fitAll();
+  }
+
+  ZoningMap.prototype.ui = function (key, lang) {
+    var entry = this.data.ui[key] || {};
+    return entry[lang] || entry.en || key;
+  };
+
+  /* Interface words: English in "both" and "en" modes, the plan language in "local" mode. */
+  ZoningMap.prototype.uiHtml = function (key, lang) {
+    lang = lang || this.primary;
+    var en = this.ui(key, 'en'), local = this.ui(key, lang);
+    if (lang === 'en' || local === en) { return esc(en); }
+    return '<span class="zu-en">' + esc(en) + '</span><span class="zu-local" lang="' + lang +
+      '" dir="' + this.dir(lang) + '">' + esc(local) + '</span>';
+  };
+
+  ZoningMap.prototype.dir = function (lang) {
+    return this.data.rtl.indexOf(lang) >= 0 ? 'rtl' : 'ltr';
+  };
+
+  /* Original-language and English text, shown according to the language switch. */
+  ZoningMap.prototype.both = function (local, en, lang, tag) {
+    tag = tag || 'span';
+    var out = '';
+    if (local && local !== en) {
+      out += '<' + tag + ' class="zl-local" lang="' + lang + '" dir="' + this.dir(lang) + '">' +
+        esc(local) + '</' + tag + '>';
+      if (tag === 'span') { out += '<span class="zl-sep"> · </span>'; }
+      out += '<' + tag + ' class="zl-en">' + esc(en) + '</' + tag + '>';
+    } else {
+      out += '<' + tag + ' class="zl-any">' + esc(en || local) + '</' + tag + '>';
+    }
+    return out;
+  };
+
+  /* English title with the original beneath it, smaller (layer tree). */
+  ZoningMap.prototype.stacked = function (local, en, lang) {
+    if (!local || local === en) { return '<span class="zl-any">' + esc(en || local) + '</span>'; }
+    return '<span class="zoning-stack"><span class="zl-en">' + esc(en) + '</span>' +
+      '<span class="zl-local zoning-sub" lang="' + lang + '" dir="' + this.dir(lang) + '">' +
+      esc(local) + '</span></span>';
+  };
+
+  ZoningMap.prototype.setLanguage = function (mode) {
+    var c = this.container.classList;
+    ['both', 'en', 'local'].forEach(function (m) { c.remove('zoning-lang-' + m); });
+    c.add('zoning-lang-' + mode);
+    this.language = mode;
+    if (this.langButtons) {
+      this.langButtons.forEach(function (b) {
+        b.classList.toggle('zoning-active', b.getAttribute('data-lang') === mode);
+      });
+    }
+  };
+
+  /* --- symbols ------------------------------------------------------------------------ */
+
+  ZoningMap.prototype.addPatterns = function () {
+    var svg = document.createElementNS(SVGNS, 'svg');
+    svg.setAttribute('class', 'zoning-defs');
+    svg.setAttribute('width', '0');
+    svg.setAttribute('height', '0');
+    svg.setAttribute('aria-hidden', 'true');
+    var defs = document.createElementNS(SVGNS, 'defs');
+    var size = this.data.hatch_spacing;
+    var self = this;
+    Object.keys(this.data.classes).forEach(function (code) {
+      var s = self.data.classes[code];
+      if (!s.hatch) { return; }
+      var angles = self.data.hatches[s.hatch];
+      var p = document.createElementNS(SVGNS, 'pattern');
+      p.setAttribute('id', 'zoning-hatch-' + code);
+      p.setAttribute('patternUnits', 'userSpaceOnUse');
+      p.setAttribute('width', size);
+      p.setAttribute('height', size);
+      p.setAttribute('patternTransform', 'rotate(' + (-angles[0]) + ')');
+      var rect = document.createElementNS(SVGNS, 'rect');
+      rect.setAttribute('width', size);
+      rect.setAttribute('height', size);
+      rect.setAttribute('fill', s.fill);
+      rect.setAttribute('fill-opacity', s.fill_opacity);
+      p.appendChild(rect);
+      angles.forEach(function (a) {
+        var line = document.createElementNS(SVGNS, 'line');
+        var vertical = Math.abs(((a - angles[0]) % 180 + 180) % 180 - 90) < 1;
+        line.setAttribute('x1', vertical ? size / 2 : 0);
+        line.setAttribute('y1', vertical ? 0 : size / 2);
+        line.setAttribute('x2', vertical ? size / 2 : size);
+        line.setAttribute('y2', vertical ? size : size / 2);
+        line.setAttribute('stroke', s.hatch_color || s.stroke);
+        line.setAttribute('stroke-width', '1.1');
+        line.setAttribute('stroke-opacity', '0.85');
+        p.appendChild(line);
+      });
+      defs.appendChild(p);
+    });
+    svg.appendChild(defs);
+    this.container.appendChild(svg);
+  };
+
+  ZoningMap.prototype.classStyle = function (code) {
+    return this.data.classes[code] || this.data.classes[''];
+  };
+
+  ZoningMap.prototype.pane = function (z) {
+    var name = 'zoning-z' + z;
+    if (!this.panes[name]) {
+      var pane = this.map.createPane(name);
+      pane.style.zIndex = 400 + z;
+      // Only drawn shapes take the mouse, so a pane never hides the panes beneath it.
+      pane.style.pointerEvents = 'none';
+      this.panes[name] = pane;
+    }
+    return name;
+  };
+
+  ZoningMap.prototype.pathOptions = function (code, css, geometryType) {
+    var s = this.classStyle(code);
+    var opts = {
+      pane: this.pane(s.z), color: s.stroke, weight: s.weight, opacity: 1,
+      dashArray: s.dash || null, lineCap: 'round', lineJoin: 'round',
+      className: 'zoning-f ' + css, bubblingMouseEvents: false
+    };
+    if (geometryType === 'line') {
+      opts.fill = false;
+    } else if (s.hatch) {
+      opts.fillColor = 'url(#zoning-hatch-' + code + ')';
+      opts.fillOpacity = 1;
+    } else {
+      opts.fillColor = s.fill;
+      opts.fillOpacity = s.fill_opacity;
+    }
+    return opts;
+  };
+
+  ZoningMap.prototype.markerSvg = function (code, size) {
+    var s = this.classStyle(code);
+    var path = this.data.markers[s.marker] || this.data.markers.circle;
+    size = size || s.marker_size;
+    return '<svg xmlns="' + SVGNS + '" width="' + size + '" height="' + size +
+      '" viewBox="-1 -1 22 22"><path d="' + path + '" fill="' + s.fill + '" fill-opacity="' +
+      Math.max(s.fill_opacity, 0.6) + '" stroke="' + s.stroke +
+      '" stroke-width="1.6"/></svg>';
+  };
+
+  ZoningMap.prototype.markerFor = function (latlng, code, css) {
+    var s = this.classStyle(code);
+    var size = s.marker_size + 4;
+    return L.marker(latlng, {
+      pane: this.pane(s.z), keyboard: false, riseOnHover: true,
+      icon: L.divIcon({
+        html: this.markerSvg(code, size), className: 'zoning-f zoning-marker ' + css,
+        iconSize: [size, size], iconAnchor: [size / 2, size / 2]
+      })
+    });
+  };
+
+  ZoningMap.prototype.swatch = function (code, geometryType) {
+    var s = this.classStyle(code);
+    if (geometryType === 'point') { return this.markerSvg(code, 14); }
+    var dash = s.dash ? ' stroke-dasharray="' + s.dash + '"' : '';
+    var body;
+    if (geometryType === 'line') {
+      body = '<line x1="1" y1="7" x2="25" y2="7" stroke="' + s.stroke + '" stroke-width="' +
+        Math.min(s.weight, 4) + '"' + dash + ' stroke-linecap="round"/>';
+    } else {
+      var fill = s.hatch ? 'url(#zoning-hatch-' + code + ')' : s.fill;
+      var opacity = s.hatch ? 1 : Math.max(s.fill_opacity, 0.08);
+      body = '<rect x="1" y="1" width="24" height="12" fill="' + fill + '" fill-opacity="' +
+        opacity + '" stroke="' + s.stroke + '" stroke-width="' + Math.min(s.weight, 2.5) + '"' +
+        dash + '/>';
+    }
+    return '<svg xmlns="' + SVGNS + '" class="zoning-swatch" width="26" height="14">' + body +
+      '</svg>';
+  };
+
+  /* --- base maps ---------------------------------------------------------------------- */
+
+  ZoningMap.prototype.addBases = function () {
+    var self = this;
+    this.bases = this.data.bases.map(function (b) {
+      var layer = null;
+      if (b.id === 'outline') {
+        layer = L.featureGroup();
+        var pane = self.map.createPane('zoning-context');
+        pane.style.zIndex = 150;
+        pane.style.pointerEvents = 'none';
+        var context = self.data.context || { arcs: [], shapes: [] };
+        var arc = arcReader(context.arcs, self.data.scale);
+        context.shapes.forEach(function (g) {
+          L.polygon(decodeGeometry(g, self.data.scale, arc), {
+            pane: 'zoning-context', interactive: false, color: '#a8a8a8', weight: 0.8,
+            fillColor: '#ffffff', fillOpacity: 1, className: 'zoning-context'
+          }).addTo(layer);
+        });
+      }
+      return { spec: b, layer: layer };
+    });
+    this.setBase(this.data.bases.filter(function (b) { return b['default']; })[0].id);
+  };
+
+  ZoningMap.prototype.setBase = function (id) {
+    var self = this;
+    this.bases.forEach(function (b) {
+      var on = b.spec.id === id;
+      if (on && !b.layer && b.spec.url) {
+        // Tile layers are created on demand: an offline map never asks for a tile.
+        b.layer = L.tileLayer(b.spec.url, {
+          attribution: b.spec.attribution, maxZoom: b.spec.max_zoom || 18,
+          subdomains: b.spec.subdomains || 'abc'
+        });
+      }
+      if (!b.layer) { return; }
+      if (on) { self.map.addLayer(b.layer); } else { self.map.removeLayer(b.layer); }
+    });
+    this.base = id;
+  };
+
+  /* --- plan layers -------------------------------------------------------------------- */
+
+  ZoningMap.prototype.addPlan = function (plan) {
+    var self = this;
+    plan.layers.forEach(function (spec) {
+      var group = L.featureGroup();
+      var entry = { group: group, spec: spec, plan: plan, features: [] };
+      spec.features.forEach(function (f) {
+        var p = f.p, layer;
+        var latlngs = decodeGeometry(f.g, self.data.scale, self.arc);
+        var parts;
+        if (f.g.type === 'MultiPoint') {
+          parts = latlngs.map(function (ll) { return self.markerFor(ll, p.zone_class, spec.css); });
+          layer = parts.length === 1 ? parts[0] : L.featureGroup(parts);
+        } else if (f.g.type === 'MultiLineString') {
+          layer = L.polyline(latlngs, self.pathOptions(p.zone_class, spec.css, 'line'));
+        } else {
+          layer = L.polygon(latlngs, self.pathOptions(p.zone_class, spec.css, 'polygon'));
+        }
+        layer.bindPopup(function () { return self.popup(plan, spec, p); },
+          { maxWidth: 400, minWidth: 260, autoPanPadding: [30, 30], className: 'zoning-popup-wrap' });
+        layer.bindTooltip(self.tooltip(plan, p), { sticky: true, className: 'zoning-tooltip' });
+        (parts || [layer]).forEach(function (part) {
+          part.on('add', function () { part.getElement().setAttribute('data-fid', p.id); });
+        });
+        layer.addTo(group);
+        entry.features.push({ layer: layer, props: p });
+        self.index.push({
+          key: normalise(p.name) + ' ' + normalise(p.name_en), entry: entry, layer: layer,
+          props: p, plan: plan
+        });
+      });
+      self.layers[spec.key] = entry;
+      if (spec.visible) { group.addTo(self.map); }
+    });
+  };
+
+  ZoningMap.prototype.tooltip = function (plan, p) {
+    return '<div class="zoning-tip">' + this.both(p.name, p.name_en, plan.language) +
+      ' <span class="zoning-badge zoning-badge-' + esc(p.badge) + '">' + esc(p.badge) +
+      '</span></div>';
+  };
+
+  ZoningMap.prototype.value = function (key, lang) {
+    return this.uiHtml(key, lang);
+  };
+
+  ZoningMap.prototype.popup = function (plan, spec, p) {
+    var lang = plan.language, self = this;
+    var cls = this.classStyle(p.zone_class);
+    var html = '<div class="zoning-popup" data-fid="' + esc(p.id) + '">';
+    html += '<div class="zp-title">' + this.both(p.name, p.name_en, lang, 'div') + '</div>';
+    html += '<table class="zp-attrs">';
+    html += '<tr><th>' + this.uiHtml('class', lang) + '</th><td>' +
+      this.both(cls.label[lang], cls.label.en, lang) + ' <code>' + esc(p.zone_class) +
+      '</code></td></tr>';
+    html += '<tr><th>' + this.uiHtml('regulation', lang) + '</th><td><span class="zp-reg zp-reg-' +
+      esc(p.regulation) + '">' + this.uiHtml(p.regulation, lang) + '</span>';
+    if (p.lifecycle) { html += ' · ' + this.uiHtml(p.lifecycle, lang); }
+    html += '</td></tr>';
+    if (p.area_km2 !== undefined && p.area_km2 !== null) {
+      html += '<tr><th>' + this.uiHtml('area', lang) + '</th><td>' +
+        Number(p.area_km2).toLocaleString('en', { maximumFractionDigits: p.area_km2 < 10 ? 2 : 0 }) +
+        ' km²</td></tr>';
+    }
+    if (p.length_km !== undefined && p.length_km !== null) {
+      html += '<tr><th>' + this.uiHtml('length', lang) + '</th><td>' +
+        Number(p.length_km).toLocaleString('en', { maximumFractionDigits: 0 }) + ' km</td></tr>';
+    }
+    html += '<tr><th>' + this.uiHtml('layers', lang) + '</th><td>' +
+      this.both(spec.title, spec.title_en, lang) + '</td></tr>';
+    html += '</table>';
+    if (p.rules && p.rules.length) {
+      html += '<div class="zp-rules"><div class="zp-h">' + this.uiHtml('rules', lang) + '</div><ul>';
+      p.rules.forEach(function (id) {
+        var r = plan.rules[id];
+        if (!r) { return; }
+        html += '<li><span class="zp-effect zp-effect-' + esc(r.effect) + '">' +
+          self.uiHtml(r.effect, lang) + '</span> ' + self.both(r.text, r.text_en, lang) +
+          ' <small class="zp-cite">(' + esc(r.section) + ', ' + self.uiHtml('lines', lang) + ' ' +
+          esc(r.lines) + ')</small></li>';
+      });
+      html += '</ul></div>';
+    }
+    html += '<div class="zp-source"><div class="zp-h">' + this.uiHtml('source', lang) + ': ' +
+      '<span lang="' + lang + '" dir="' + this.dir(lang) + '">' + esc(p.section) + '</span>, ' +
+      this.uiHtml('lines', lang) + ' ' + esc(p.lines) + ' <small>(' + esc(plan.source_document) +
+      ')</small></div><blockquote class="zoning-citation" lang="' + lang + '" dir="' +
+      this.dir(lang) + '">' + esc(p.text) + '</blockquote></div>';
+    var accuracy = p.accuracy_m ? ' · ±' + Number(p.accuracy_m).toLocaleString('en') + ' m' : '';
+    html += '<div class="zp-geometry"><span class="zp-h">' + this.uiHtml('geometry', lang) +
+      ':</span> <span class="zoning-badge zoning-badge-' + esc(p.badge) + '">' +
+      this.badgeLabel(p.badge, lang) + '</span> <code>' + esc(p.basis) + '</code>' + accuracy +
+      '<details><summary>' + this.uiHtml('how_made', lang) + '</summary><div class="zp-detail">' +
+      esc(p.detail) + '</div></details></div>';
+    html += '</div>';
+    return html;
+  };
+
+  ZoningMap.prototype.badgeLabel = function (badge, lang) {
+    var b = this.data.badges[badge];
+    if (!b) { return esc(badge); }
+    var en = b.label.en, local = b.label[lang];
+    if (!local || local === en || lang === 'en') { return esc(en); }
+    return '<span class="zu-en">' + esc(en) + '</span><span class="zu-local" lang="' + lang +
+      '" dir="' + this.dir(lang) + '">' + esc(local) + '</span>';
+  };
+
+  /* --- controls ----------------------------------------------------------------------- */
+
+  ZoningMap.prototype.panel = function (position, cls, titleKey) {
+    var control = L.control({ position: position });
+    var div = L.DomUtil.create('div', 'leaflet-control zoning-panel ' + cls);
+    var self = this;
+    control.onAdd = function () { return div; };
+    control.addTo(this.map);
+    L.DomEvent.disableClickPropagation(div);
+    L.DomEvent.disableScrollPropagation(div);
+    var head = L.DomUtil.create('div', 'zoning-panel-head', div);
+    head.innerHTML = '<span class="zoning-panel-title">' + this.uiHtml(titleKey) + '</span>';
+    var toggle = L.DomUtil.create('button', 'zoning-collapse', head);
+    toggle.type = 'button';
+    toggle.setAttribute('aria-expanded', 'true');
+    toggle.title = this.ui('collapse', 'en');
+    toggle.textContent = '−';
+    var body = L.DomUtil.create('div', 'zoning-panel-body', div);
+    toggle.addEventListener('click', function () {
+      var open = div.classList.toggle('zoning-collapsed');
+      toggle.textContent = open ? '+' : '−';
+      toggle.setAttribute('aria-expanded', open ? 'false' : 'true');
+      toggle.title = self.ui(open ? 'expand' : 'collapse', 'en');
+    });
+    return body;
+  };
+
+  ZoningMap.prototype.addLayerControl = function () {
+    var self = this;
+    var body = this.panel('topright', 'zoning-layers', 'layers');
+    var html = '<fieldset class="zoning-bases"><legend>' + this.uiHtml('base_map') + '</legend>';
+    this.data.bases.forEach(function (b) {
+      var local = b.label[self.primary] || b.label.en;
+      var text = local === b.label.en ? esc(b.label.en) : '<span class="zu-en">' +
+        esc(b.label.en) + '</span><span class="zu-local" lang="' + self.primary + '" dir="' +
+        self.dir(self.primary) + '">' + esc(local) + '</span>';
+      html += '<label><input type="radio" name="zoning-base" value="' + b.id + '"' +
+        (b.id === self.base ? ' checked' : '') + '> ' + text + '</label>';
+    });
+    html += '</fieldset>';
+    var multi = this.data.plans.length > 1;
+    this.data.plans.forEach(function (plan, i) {
+      var lang = plan.language;
+      html += '<details class="zoning-plan" data-plan="' + esc(plan.id) + '"' +
+        (!multi || i === 0 ? ' open' : '') + '><summary><span class="zoning-plan-title">' +
+        self.stacked(plan.title, plan.title_en, lang) + '</span> <button type="button" ' +
+        'class="zoning-zoom" data-plan="' + esc(plan.id) + '" title="' +
+        esc(self.ui('zoom_to_plan', 'en')) + '">⤢</button></summary>';
+      plan.themes.forEach(function (theme) {
+        var tl = self.data.themes[theme.theme] || { label: { en: theme.theme } };
+        html += '<div class="zoning-theme" data-theme="' + esc(theme.theme) + '"><label ' +
+          'class="zoning-theme-toggle"><input type="checkbox" data-plan="' + esc(plan.id) +
+          '" data-theme="' + esc(theme.theme) + '"> ' +
+          self.stacked(tl.label[lang], tl.label.en, lang) + '</label>';
+        theme.layers.forEach(function (key) {
+          var e = self.layers[key], spec = e.spec;
+          var first = spec.features.length ? spec.features[0].p.zone_class : spec.classes[0];
+          html += '<label class="zoning-layer-toggle"><input type="checkbox" data-layer="' +
+            esc(key) + '"' + (spec.visible ? ' checked' : '') +
+            (spec.features.length ? '' : ' disabled') + '> ' +
+            self.swatch(first, spec.geometry_type) + ' ' +
+            self.stacked(spec.title, spec.title_en, lang) + ' <small>(' + spec.features.length +
+            ')</small></label>';
+        });
+        html += '</div>';
+      });
+      html += '</details>';
+    });
+    body.innerHTML = html;
+    this.layerPanel = body;
+    body.addEventListener('change', function (ev) {
+      var t = ev.target;
+      if (t.name === 'zoning-base') { self.setBase(t.value); return; }
+      if (t.hasAttribute('data-layer')) {
+        self.showLayer(t.getAttribute('data-layer'), t.checked);
+      } else if (t.hasAttribute('data-theme')) {
+        var box = t.closest('.zoning-theme');
+        box.querySelectorAll('input[data-layer]').forEach(function (input) {
+          if (input.disabled) { return; }
+          input.checked = t.checked;
+          self.showLayer(input.getAttribute('data-layer'), t.checked);
+        });
+      }
+      self.syncThemes();
+      self.updateLegend();
+    });
+    body.addEventListener('click', function (ev) {
+      var b = ev.target.closest('button.zoning-zoom');
+      if (!b) { return; }
+      ev.preventDefault();
+      self.fitPlan(b.getAttribute('data-plan'));
+    });
+    this.syncThemes();
+  };
+
+  ZoningMap.prototype.syncThemes = function () {
+    this.layerPanel.querySelectorAll('.zoning-theme').forEach(function (box) {
+      var inputs = Array.prototype.slice.call(box.querySelectorAll('input[data-layer]:not([disabled])'));
+      var on = inputs.filter(function (i) { return i.checked; }).length;
+      var toggle = box.querySelector('input[data-theme]');
+      toggle.checked = inputs.length > 0 && on === inputs.length;
+      toggle.indeterminate = on > 0 && on < inputs.length;
+    });
+  };
+
+  ZoningMap.prototype.showLayer = function (key, on) {
+    var e = this.layers[key];
+    if (!e) { return; }
+    if (on) { this.map.addLayer(e.group); } else { this.map.removeLayer(e.group); }
+    var input = this.layerPanel &&
+      this.layerPanel.querySelector('input[data-layer="' + key.replace(/"/g, '') + '"]');
+    if (input) { input.checked = on; }
+  };
+
+  ZoningMap.prototype.addLegend = function () {
+    this.legendBody = this.panel('topleft', 'zoning-legend', 'legend');
+  };
+
+  ZoningMap.prototype.updateLegend = function () {
+    var self = this, seen = {}, groups = {}, languages = {};
+    Object.keys(this.layers).forEach(function (key) {
+      var e = self.layers[key];
+      if (!self.map.hasLayer(e.group)) { return; }
+      languages[e.plan.language] = true;
+      e.spec.classes.forEach(function (code) {
+        var id = code + '|' + e.spec.geometry_type;
+        if (seen[id]) { return; }
+        seen[id] = true;
+        var s = self.classStyle(code);
+        (groups[s.theme] = groups[s.theme] || []).push({ code: code, z: s.z, g: e.spec.geometry_type });
+      });
+    });
+    var langs = Object.keys(languages);
+    var themes = Object.keys(groups).sort(function (a, b) {
+      var za = Math.max.apply(null, groups[a].map(function (x) { return x.z; }));
+      var zb = Math.max.apply(null, groups[b].map(function (x) { return x.z; }));
+      return zb - za;
+    });
+    var html = '';
+    themes.forEach(function (theme) {
+      var tl = self.data.themes[theme] || { label: { en: theme } };
+      html += '<div class="zoning-legend-theme"><div class="zoning-legend-h">' +
+        self.labels(tl.label, langs) + '</div>';
+      groups[theme].sort(function (a, b) { return b.z - a.z; }).forEach(function (item) {
+        var s = self.classStyle(item.code);
+        html += '<div class="zoning-legend-item" data-class="' + esc(item.code) + '">' +
+          self.swatch(item.code, item.g) + '<span class="zoning-legend-label">' +
+          self.labels(s.label, langs) + '</span></div>';
+      });
+      html += '</div>';
+    });
+    html += '<div class="zoning-legend-theme"><div class="zoning-legend-h">' +
+      this.uiHtml('geometry_basis') + '</div><div class="zoning-legend-badges">';
+    Object.keys(this.data.badges).forEach(function (b) {
+      html += '<span class="zoning-badge zoning-badge-' + b + '" title="' +
+        esc(self.data.badges[b].description) + '">' + self.badgeLabel(b, self.primary) + '</span> ';
+    });
+    html += '</div></div>';
+    this.legendBody.innerHTML = html;
+  };
+
+  /* A label in English and in each plan language of the map. */
+  ZoningMap.prototype.labels = function (label, langs) {
+    var self = this, out = '<span class="zl-en">' + esc(label.en) + '</span>';
+    var locals = langs.filter(function (l) { return label[l] && label[l] !== label.en; });
+    locals.forEach(function (l) {
+      out += '<span class="zl-sep"> · </span><span class="zl-local" lang="' + l + '" dir="' +
+        self.dir(l) + '">' + esc(label[l]) + '</span>';
+    });
+    return out;
+  };
+
+  ZoningMap.prototype.addSearch = function () {
+    var self = this;
+    var control = L.control({ position: 'topleft' });
+    var div = L.DomUtil.create('div', 'leaflet-control zoning-search');
+    control.onAdd = function () { return div; };
+    control.addTo(this.map);
+    L.DomEvent.disableClickPropagation(div);
+    L.DomEvent.disableScrollPropagation(div);
+    var input = L.DomUtil.create('input', 'zoning-search-input', div);
+    input.type = 'search';
+    input.placeholder = this.ui('search', 'en') +
+      (this.primary !== 'en' ? ' · ' + this.ui('search', this.primary) : '');
+    input.setAttribute('aria-label', this.ui('search', 'en'));
+    var list = L.DomUtil.create('ul', 'zoning-search-results', div);
+    var hits = [];
+    function render() {
+      var q = normalise(input.value.trim());
+      list.innerHTML = '';
+      hits = [];
+      if (!q) { return; }
+      hits = self.index.filter(function (e) { return e.key.indexOf(q) >= 0; });
+      hits.sort(function (a, b) {
+        return (a.key.indexOf(q) === 0 ? 0 : 1) - (b.key.indexOf(q) === 0 ? 0 : 1) ||
+          (b.entry.spec.z - a.entry.spec.z);
+      });
+      hits = hits.slice(0, 12);
+      if (!hits.length) {
+        list.innerHTML = '<li class="zoning-search-none">' + self.uiHtml('no_match') + '</li>';
+        return;
+      }
+      hits.forEach(function (h, i) {
+        var li = L.DomUtil.create('li', '', list);
+        li.innerHTML = '<button type="button" data-i="' + i + '">' +
+          self.both(h.props.name, h.props.name_en, h.plan.language) + ' <small>' +
+          esc(h.entry.spec.title_en) + '</small></button>';
+      });
+    }
+    input.addEventListener('input', render);
+    input.addEventListener('keydown', function (ev) {
+      if (ev.key === 'Enter' && hits.length) { self.select(hits[0]); }
+    });
+    list.addEventListener('click', function (ev) {
+      var b = ev.target.closest('button[data-i]');
+      if (b) { self.select(hits[Number(b.getAttribute('data-i'))]); }
+    });
+  };
+
+  ZoningMap.prototype.select = function (hit) {
+    this.showLayer(hit.entry.spec.key, true);
+    this.syncThemes();
+    this.updateLegend();
+    var layer = hit.layer;
+    // A multi-point feature is a group of markers sharing one popup: open it on the first.
+    var point = layer.getLatLng ? layer.getLatLng() :
+      (layer.getLayers ? layer.getLayers()[0].getLatLng() : null);
+    if (point && !layer.getLayers) {
+      this.map.setView(point, Math.max(this.map.getZoom(), 10));
+    } else {
+      this.map.fitBounds(layer.getBounds(), L.extend({ maxZoom: 12 }, this.padding()));
+    }
+    layer.openPopup(point || undefined);
+  };
+
+  ZoningMap.prototype.addLanguageSwitch = function () {
+    var self = this, langs = {};
+    this.data.plans.forEach(function (p) { langs[p.language] = true; });
+    var localName = Object.keys(langs).length === 1 ? this.ui('language_name', this.primary) :
+      this.ui('original', 'en');
+    var control = L.control({ position: 'topleft' });
+    var div = L.DomUtil.create('div', 'leaflet-control leaflet-bar zoning-lang');
+    control.onAdd = function () { return div; };
+    control.addTo(this.map);
+    L.DomEvent.disableClickPropagation(div);
+    var options = [['both', this.ui('language_name', 'en') + ' + ' + localName], ['en', 'English'],
+      ['local', localName]];
+    this.langButtons = options.map(function (o) {
+      var b = L.DomUtil.create('button', 'zoning-lang-button', div);
+      b.type = 'button';
+      b.setAttribute('data-lang', o[0]);
+      b.textContent = o[1];
+      b.addEventListener('click', function () { self.setLanguage(o[0]); });
+      return b;
+    });
+    this.setLanguage(this.language);
+  };
+
+  /* Padding that keeps fitted bounds clear of the side panels. */
+  ZoningMap.prototype.padding = function () {
+    var left = 10, right = 10, width = this.container.clientWidth;
+    this.container.querySelectorAll('.leaflet-left .zoning-panel').forEach(function (p) {
+      left = Math.max(left, p.offsetWidth + 20);
+    });
+    this.container.querySelectorAll('.leaflet-right .zoning-panel').forEach(function (p) {
+      right = Math.max(right, p.offsetWidth + 20);
+    });
+    if (left + right > width * 0.7) { left = right = 10; }
+    return { paddingTopLeft: [left, 10], paddingBottomRight: [right, 10] };
+  };
+
+  ZoningMap.prototype.fitPlan = function (id, options) {
+    var plan = this.data.plans.filter(function (p) { return p.id === id; })[0];
+    if (plan) { this.map.fitBounds(plan.bounds, L.extend(this.padding(), options || {})); }
+  };
+
+  ZoningMap.prototype.fitAll = function () {
+    var b = null;
+    this.data.plans.forEach(function (p) {
+      var pb = L.latLngBounds(p.bounds);
+      b = b ? b.extend(pb) : pb;
+    });
+    if (b) { this.map.fitBounds(b, this.padding()); }
+  };
+
+  window.zoningMap = function (map, data) {
+    var z = new ZoningMap(map, data);
+    map.zoning = z;
+    (window.zoningMaps = window.zoningMaps || []).push(z);
+    return z;
+  };
+})();
