@@ -81,3 +81,20 @@ def test_authoritative_counties_swap_in_with_one_call(amayesh):
     assert set(swapped.geometry_basis) == {"authoritative"}
     assert (swapped.area_km2 < counties.area_km2.values).all()
     assert list(swapped.name) == list(counties.name)
+
+
+def test_query_at_qom_city_returns_the_elements_tied_to_the_city(plans):
+    from zoning.query import query_point
+
+    qom = plan_or_skip(plans, "ir-qom-1414")
+    city, _ = reference.place(119208)
+    hits = query_point(city.x, city.y, plans="ir-qom-1414")
+    got = set(hits.feature_id)
+    # brute force: every feature whose geometry touches the city point (points: the same point)
+    feats = qom.features
+    expected = set(feats.feature_id[feats.geometry.intersects(city.buffer(1e-9))])
+    assert got == expected
+    assert "ir-qom-1414/centres/qom" in got and "ir-qom-1414/counties/qom" in got
+    # the answer says what rests on schematic geometry
+    assert set(hits.basis_badge) <= {"approximate", "schematic", "authoritative"}
+    assert (hits.set_index("feature_id").basis_badge["ir-qom-1414/counties/qom"] == "schematic")

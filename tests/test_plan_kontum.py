@@ -62,3 +62,20 @@ def test_vietnamese_names_are_nfc(kontum):
 
     for text in kontum.features.name:
         assert unicodedata.is_normalized("NFC", text)
+
+
+def test_query_at_mang_den_returns_the_tourism_area_and_its_rules(kontum):
+    from zoning.query import query_point
+
+    town, _ = reference.place(8675985)   # Măng Đen township (GeoNames)
+    hits = query_point(town.x, town.y, plans=PLAN).set_index("feature_id")
+    tourism = "vn-kontum-2030/tourism_areas/mang-den-nta"
+    assert tourism in hits.index
+    row = hits.loc[tourism]
+    rules = kontum.tables["rules"]
+    applying = rules[rules.features.str.contains(tourism, regex=False)
+                     | rules.zone_classes.str.split(";").map(lambda c: "tourism_area" in c)]
+    assert len(applying) > 0
+    for rule_id in applying.rule_id:
+        assert rule_id in row.rule_ids
+    assert row.basis_badge == "schematic"
