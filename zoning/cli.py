@@ -276,7 +276,7 @@ def query_cmd(site: Annotated[Optional[Path], typer.Argument(
     import warnings
 
     from .query import SkippedPlanWarning
-    from .stats import write_table
+    from .io import write_table
 
     if (site is None) == (lon is None or lat is None):
         err.print("give a sites file, or --lon and --lat", style="red")
@@ -324,7 +324,7 @@ def comply(projects: Annotated[Path, typer.Argument(help="Vector file of project
     """Compliance check: verdicts of the plans' rules on proposed projects."""
     from .compliance import comply as run
     from .io import read_vector
-    from .stats import write_table
+    from .io import write_table
 
     try:
         verdicts = run(read_vector(projects, layer=layer), activity, _plan_list(plans),
@@ -359,7 +359,7 @@ def tabulate(plan: Annotated[str, typer.Argument(help="Plan id")],
     from .io import read_vector
     from .stats import overlaps
     from .stats import tabulate as run
-    from .stats import write_table
+    from .io import write_table
 
     try:
         if overlap:
@@ -385,7 +385,8 @@ def indicators(plan: Annotated[str, typer.Argument(help="Plan id")],
                measured_only: Annotated[bool, typer.Option(
                    help="Only indicators with a measure")] = False) -> None:
     """Indicator verification: each target next to the value measured from the layers."""
-    from .stats import verify_indicators, write_table
+    from .io import write_table
+    from .stats import verify_indicators
 
     try:
         table = verify_indicators(plan)

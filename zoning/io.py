@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import sqlite3
 import tempfile
 from pathlib import Path
@@ -185,22 +186,29 @@ def _write_metadata(path: Path, plan: Plan) -> None:
                     "VALUES ('geopackage', ?)", (cur.lastrowid,))
 
 
-def write_table(data: pd.DataFrame, path: str | Path, layer: str = "table") -> Path:
-    """Write a (Geo)DataFrame to ``.gpkg`` (as ``layer``), ``.csv`` or ``.geojson``, atomically."""
+def write_table(data: pd.DataFrame, path: str | Path, layer: str | None = None) -> Path:
+    """Write a (Geo)DataFrame atomically to ``.csv``, ``.gpkg``, ``.geojson``, ``.fgb`` or
+    ``.parquet``. In a GeoPackage it becomes table ``layer`` (default the file stem) and the
+    file's other tables are kept, so several results can share one file."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix not in (".csv", ".gpkg", ".geojson", ".fgb", ".parquet"):
+        raise ZoningError(f"unsupported output format {suffix!r} for {path} "
+                          "(use .csv, .gpkg, .geojson, .fgb or .parquet)")
     with atomic_path(path) as tmp:
         if suffix == ".csv":
-            frame = pd.DataFrame(data.drop(columns="geometry", errors="ignore"))
-            frame.to_csv(tmp, index=False, encoding="utf-8")
-        elif suffix in (".gpkg", ".geojson", ".fgb", ".parquet"):
-            if suffix == ".parquet":
-                data.to_parquet(tmp)
-            else:
-                pyogrio.write_dataframe(data, tmp, layer=layer if suffix == ".gpkg" else None)
+            pd.DataFrame(data.drop(columns="geometry", errors="ignore")).to_csv(
+                tmp, index=False, encoding="utf-8")
+        elif suffix == ".parquet":
+            data.to_parquet(tmp)
         else:
-            raise ZoningError(f"unsupported output format {suffix!r} for {path} "
-                              "(use .gpkg, .csv, .geojson, .fgb or .parquet)")
+            if suffix == ".gpkg" and path.exists():
+                shutil.copyfile(path, tmp)
+            frame = data.astype({c: object for c in data.columns
+                                 if c != "geometry" and (data[c].dtype == object
+                                                         or str(data[c].dtype) == "str")})
+            pyogrio.write_dataframe(frame, tmp, layer=(layer or path.stem)
+                                    if suffix == ".gpkg" else None, append=False)
     return path
 
 

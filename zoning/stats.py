@@ -287,31 +287,3 @@ def _measure(kind: str, chosen: gpd.GeoDataFrame, unit: str, extent_km2: float):
     if factor is None:
         return km2, f"measured in km² (unit {unit!r} is not an area unit)"
     return km2 / factor, "measured"
-
-
-def write_table(table: pd.DataFrame, path: str | Path, layer: str | None = None) -> Path:
-    """Write a table atomically: ``.csv`` as UTF-8 CSV, ``.gpkg`` as a GeoPackage table
-    (named ``layer``, default the file stem; other tables in the file are kept)."""
-    import shutil
-
-    import pyogrio
-
-    from .io import atomic_path
-
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".gpkg"):
-        raise ZoningError(f"{path}: write .csv or .gpkg")
-    with atomic_path(path) as tmp:
-        if suffix == ".csv":
-            table.to_csv(tmp, index=False, encoding="utf-8")
-        else:
-            if path.exists():
-                shutil.copyfile(path, tmp)
-            frame = table.drop(columns="geometry", errors="ignore") if not isinstance(
-                table, gpd.GeoDataFrame) else table
-            frame = frame.astype({c: object for c in frame.columns
-                                  if frame[c].dtype == object or str(frame[c].dtype) == "str"})
-            pyogrio.write_dataframe(frame, tmp, layer=layer or path.stem, driver="GPKG",
-                                    append=False)
-    return path
