@@ -14,7 +14,6 @@ import numpy as np
 import pyproj
 import shapely
 
-from . import reference
 from ._errors import ReferenceLookupError
 from .model import CRS, EQUAL_AREA_CRS, geometry_bases
 

@@ -9,7 +9,6 @@ the union of its features there.
 from __future__ import annotations
 
 import operator
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
