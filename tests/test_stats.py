@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 import zoning
 from zoning.cli import app
 from zoning.geometry import area_km2
+from zoning.io import write_table
 from zoning.stats import (AREA_UNITS_KM2, MIN_AREA_KM2, admin_units, overlap_matrix,
-                          overlaps, tabulate, verify_indicators, write_table)
+                          overlaps, tabulate, verify_indicators)
 
 from conftest import plan_or_skip
 
