@@ -119,8 +119,7 @@ class Page:
             z.syncThemes(); z.updateLegend();
             const search = document.querySelector('.zoning-search-input');
             search.value = ''; search.dispatchEvent(new Event('input'));
-            z.map.setView(z.map.getCenter(), z.map.getZoom(), {animate: false});
-            z.fitAll();
+            z.fitAll({animate: false});
         }""")
         self.errors.clear()
 

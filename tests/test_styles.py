@@ -145,6 +145,17 @@ def test_legend_label_joins_english_and_plan_language():
     assert styles.legend_label("nature_reserve", None) == "Nature reserve"
 
 
+def test_interface_words_cover_every_value_a_popup_shows():
+    from zoning.model import LIFECYCLES, REGULATIONS, RULE_EFFECTS
+
+    rows = _csv(STYLES / "ui_strings.csv")
+    words = {r["key"]: r for r in rows}
+    assert len(words) == len(rows)
+    for key in (*REGULATIONS, *LIFECYCLES, *RULE_EFFECTS):
+        assert key in words, key
+        assert all(words[key][lang] for lang in ("en", "zh", "fa", "vi")), key
+
+
 def test_hatch_angles_come_from_the_vocabulary():
     rows = {r["hatch"]: r for r in _csv(STYLES / "hatches.csv")}
     for name, row in rows.items():

@@ -82,7 +82,12 @@ def _quantise(coords: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _pack(q: np.ndarray) -> np.ndarray:
-    return ((q[:, 0] + (1 << 30)) << 31) | (q[:, 1] + (1 << 30))
+    """One unsigned 64-bit key per grid point (|x|, |y| < 2**31 grid units)."""
+    if len(q) and np.abs(q).max() >= 1 << 31:
+        raise ValueError("coordinates too fine for the grid: use a lower detail zoom")
+    offset = np.int64(1 << 31)
+    return ((q[:, 0] + offset).astype(np.uint64) << np.uint64(32)) | \
+        (q[:, 1] + offset).astype(np.uint64)
 
 
 class WebTopology:

@@ -71,6 +71,12 @@
     this.panes = {};
     this.container = map.getContainer();
     this.arc = arcReader(data.arcs, data.scale);
+    // Shared by every popup (Leaflet keeps the arrays by reference): popups pan clear of the
+    // side panels, which change width as they fold and as the legend follows the layers.
+    this.popupOptions = {
+      maxWidth: 400, minWidth: 260, className: 'zoning-popup-wrap',
+      autoPanPaddingTopLeft: [30, 30], autoPanPaddingBottomRight: [30, 30]
+    };
     this.setLanguage(data.language || 'both');
     this.container.classList.add('zoning-map');
     map.setMinZoom(1);
@@ -91,12 +97,12 @@
     L.control.scale({ imperial: false, position: 'bottomleft' }).addTo(map);
     if (data.attribution) { map.attributionControl.addAttribution(esc(data.attribution)); }
     this.updateLegend();
-    this.fitAll();
+    this.fitAll({ animate: false });
   }
 
   ZoningMap.prototype.ui = function (key, lang) {
     var entry = this.data.ui[key] || {};
-    return entry[lang] || entry.en || key;
+    return entry[lang] || entry.en || String(key).replace(/_/g, ' ');
   };
 
   /* Interface words: English in "both" and "en" modes, the plan language in "local" mode. */
@@ -329,8 +335,7 @@
         } else {
           layer = L.polygon(latlngs, self.pathOptions(p.zone_class, spec.css, 'polygon'));
         }
-        layer.bindPopup(function () { return self.popup(plan, spec, p); },
-          { maxWidth: 400, minWidth: 260, autoPanPadding: [30, 30], className: 'zoning-popup-wrap' });
+        layer.bindPopup(function () { return self.popup(plan, spec, p); }, self.popupOptions);
         layer.bindTooltip(self.tooltip(plan, p), { sticky: true, className: 'zoning-tooltip' });
         (parts || [layer]).forEach(function (part) {
           part.on('add', function () { part.getElement().setAttribute('data-fid', p.id); });
@@ -379,7 +384,7 @@
       html += '<tr><th>' + this.uiHtml('length', lang) + '</th><td>' +
         Number(p.length_km).toLocaleString('en', { maximumFractionDigits: 0 }) + ' km</td></tr>';
     }
-    html += '<tr><th>' + this.uiHtml('layers', lang) + '</th><td>' +
+    html += '<tr><th>' + this.uiHtml('layer', lang) + '</th><td>' +
       this.both(spec.title, spec.title_en, lang) + '</td></tr>';
     html += '</table>';
     if (p.rules && p.rules.length) {
@@ -441,6 +446,7 @@
       toggle.textContent = open ? '+' : '−';
       toggle.setAttribute('aria-expanded', open ? 'false' : 'true');
       toggle.title = self.ui(open ? 'expand' : 'collapse', 'en');
+      self.padding();
     });
     return body;
   };
@@ -467,7 +473,7 @@
         'class="zoning-zoom" data-plan="' + esc(plan.id) + '" title="' +
         esc(self.ui('zoom_to_plan', 'en')) + '">⤢</button></summary>';
       plan.themes.forEach(function (theme) {
-        var tl = self.data.themes[theme.theme] || { label: { en: theme.theme } };
+        var tl = self.themeLabel(theme.theme);
         html += '<div class="zoning-theme" data-theme="' + esc(theme.theme) + '"><label ' +
           'class="zoning-theme-toggle"><input type="checkbox" data-plan="' + esc(plan.id) +
           '" data-theme="' + esc(theme.theme) + '"> ' +
@@ -532,6 +538,12 @@
     if (input) { input.checked = on; }
   };
 
+  /* A theme without labels in styles/themes.csv shows its code, made readable. */
+  ZoningMap.prototype.themeLabel = function (theme) {
+    var name = String(theme || 'other').replace(/_/g, ' ');
+    return this.data.themes[theme] || { label: { en: name.charAt(0).toUpperCase() + name.slice(1) } };
+  };
+
   ZoningMap.prototype.addLegend = function () {
     this.legendBody = this.panel('topleft', 'zoning-legend', 'legend');
   };
@@ -558,7 +570,7 @@
     });
     var html = '';
     themes.forEach(function (theme) {
-      var tl = self.data.themes[theme] || { label: { en: theme } };
+      var tl = self.themeLabel(theme);
       html += '<div class="zoning-legend-theme"><div class="zoning-legend-h">' +
         self.labels(tl.label, langs) + '</div>';
       groups[theme].sort(function (a, b) { return b.z - a.z; }).forEach(function (item) {
@@ -577,6 +589,7 @@
     });
     html += '</div></div>';
     this.legendBody.innerHTML = html;
+    this.padding();
   };
 
   /* A label in English and in each plan language of the map. */
@@ -686,6 +699,8 @@
       right = Math.max(right, p.offsetWidth + 20);
     });
     if (left + right > width * 0.7) { left = right = 10; }
+    this.popupOptions.autoPanPaddingTopLeft[0] = left;
+    this.popupOptions.autoPanPaddingBottomRight[0] = right;
     return { paddingTopLeft: [left, 10], paddingBottomRight: [right, 10] };
   };
 
@@ -694,13 +709,13 @@
     if (plan) { this.map.fitBounds(plan.bounds, L.extend(this.padding(), options || {})); }
   };
 
-  ZoningMap.prototype.fitAll = function () {
+  ZoningMap.prototype.fitAll = function (options) {
     var b = null;
     this.data.plans.forEach(function (p) {
       var pb = L.latLngBounds(p.bounds);
       b = b ? b.extend(pb) : pb;
     });
-    if (b) { this.map.fitBounds(b, this.padding()); }
+    if (b) { this.map.fitBounds(b, L.extend(this.padding(), options || {})); }
   };
 
   window.zoningMap = function (map, data) {
