@@ -13,6 +13,8 @@ import pytest
 import shapely
 from typer.testing import CliRunner
 
+from benchmarks.webmap_size import naive_map_html
+
 import zoning
 from zoning import webmap
 from zoning.model import EQUAL_AREA_CRS
@@ -293,23 +295,6 @@ def test_write_map_and_cli(mini_plan, tmp_path, monkeypatch):
 
 
 # --- bytes ----------------------------------------------------------------------------------
-
-def naive_map_html(plans) -> str:
-    """The plain folium way: one GeoJson per layer, full-resolution, with popups."""
-    m = folium.Map(tiles=None)
-    fields = ["name", "name_en", "zone_class_label", "regulation", "source_section",
-              "source_lines", "source_text", "basis_badge", "basis_detail"]
-    for plan in plans:
-        for name, gdf in plan.layers.items():
-            if gdf.empty:
-                continue
-            data = gdf[fields + ["geometry"]]
-            folium.GeoJson(data.to_json(drop_id=True), name=f"{plan.plan_id}: {name}",
-                           popup=folium.GeoJsonPopup(fields=fields),
-                           tooltip=folium.GeoJsonTooltip(["name", "name_en"])).add_to(m)
-    folium.LayerControl().add_to(m)
-    return m.get_root().render()
-
 
 def test_whole_shanxi_map_is_at_most_a_fifth_of_the_naive_map(plans):
     shanxi = plan_or_skip(plans, "cn-shanxi-2035")
