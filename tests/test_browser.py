@@ -346,4 +346,19 @@ def test_multi_plan_map_zooms_to_each_plan(opened, map_cases):
         # fitted, not the whole world: the view is at most a few times the plan's extent
         assert (view[2] - view[0]) * (view[3] - view[1]) < \
             30 * max(east - west, 0.5) * max(north - south, 0.5), plan.plan_id
+        # the legend explains what is on screen: no class found only in far-away plans
+        shown = set(page.page.eval_on_selector_all(
+            ".zoning-legend .zoning-legend-item", "els => els.map(e => e.dataset.class)"))
+        here = {c for g in plan.layers.values() for c in g.zone_class}
+        near = {c for other in members if _overlaps(zoning.webmap._plan_bounds(other), view)
+                for g in other.layers.values() for c in g.zone_class}
+        elsewhere = {c for other in members for g in other.layers.values()
+                     for c in g.zone_class} - near
+        assert here <= shown, (plan.plan_id, here - shown)
+        assert not elsewhere & shown, (plan.plan_id, elsewhere & shown)
     assert page.errors == []
+
+
+def _overlaps(bounds, view) -> bool:
+    west, south, east, north = bounds
+    return not (east < view[0] or west > view[2] or north < view[1] or south > view[3])

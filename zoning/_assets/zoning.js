@@ -96,8 +96,10 @@
     }
     L.control.scale({ imperial: false, position: 'bottomleft' }).addTo(map);
     if (data.attribution) { map.attributionControl.addAttribution(esc(data.attribution)); }
-    this.updateLegend();
+    this.updateLegend();     // everything, so the fit below leaves room for the full legend
     this.fitAll({ animate: false });
+    this.updateLegend();
+    map.on('moveend', function () { self.updateLegend(); });
   }
 
   ZoningMap.prototype.ui = function (key, lang) {
@@ -514,7 +516,16 @@
       var b = ev.target.closest('button.zoning-zoom');
       if (!b) { return; }
       ev.preventDefault();
+      b.closest('details').open = true;
       self.fitPlan(b.getAttribute('data-plan'));
+    });
+    // One plan open at a time keeps the tree of a many-plan map short.
+    var plans = body.querySelectorAll('details.zoning-plan');
+    plans.forEach(function (d) {
+      d.addEventListener('toggle', function () {
+        if (!d.open) { return; }
+        plans.forEach(function (other) { if (other !== d) { other.open = false; } });
+      });
     });
     this.syncThemes();
   };
@@ -548,13 +559,21 @@
     this.legendBody = this.panel('topleft', 'zoning-legend', 'legend');
   };
 
+  /* The legend explains what is on screen: classes of the shown layers within the view. */
   ZoningMap.prototype.updateLegend = function () {
     var self = this, seen = {}, groups = {}, languages = {};
+    var view = this.map.getBounds();
     Object.keys(this.layers).forEach(function (key) {
       var e = self.layers[key];
       if (!self.map.hasLayer(e.group)) { return; }
-      languages[e.plan.language] = true;
+      var inView = {};
+      e.features.forEach(function (f) {
+        var b = f.layer.getBounds ? f.layer.getBounds() : L.latLngBounds([f.layer.getLatLng()]);
+        if (b.isValid() && view.intersects(b)) { inView[f.props.zone_class] = true; }
+      });
+      if (Object.keys(inView).length) { languages[e.plan.language] = true; }
       e.spec.classes.forEach(function (code) {
+        if (!inView[code]) { return; }
         var id = code + '|' + e.spec.geometry_type;
         if (seen[id]) { return; }
         seen[id] = true;
