@@ -175,7 +175,9 @@ def measure(name: str, plans, browser, workdir: Path) -> dict:
 
 
 def render(rows: list[dict]) -> str:
-    kb = lambda b: f"{b / 1024:,.0f} KB" if b < 1024 ** 2 else f"{b / 1024 ** 2:,.2f} MB"  # noqa: E731
+    def kb(b: int) -> str:
+        return f"{b / 1024:,.0f} KB" if b < 1024 ** 2 else f"{b / 1024 ** 2:,.2f} MB"
+
     lines = [f"Measured with `python -m benchmarks.webmap_size` on {platform.machine()}, "
              f"Python {platform.python_version()}, shapely {shapely.__version__} "
              f"(GEOS {'.'.join(map(str, shapely.geos_version))}), folium {folium.__version__}.",

@@ -98,7 +98,8 @@ def test_blank_cells_inherit_the_theme_value():
 def test_a_class_appended_to_the_taxonomy_falls_back_to_its_theme(monkeypatch):
     extra = pd.DataFrame([{"label_en": "Test-only reservoir class", "theme": "water",
                            "hilucs": "", "cn_layer_code": "", "cn_layer_name": "",
-                           "description": ""}], index=pd.Index(["test_only_reservoir"], name="code"))
+                           "description": ""}],
+                         index=pd.Index(["test_only_reservoir"], name="code"))
     grown = pd.concat([zoning.model.zone_classes(), extra])
     monkeypatch.setattr(styles, "zone_classes", lambda: grown)
     styles._class_styles.cache_clear()
