@@ -223,3 +223,35 @@ def test_cli_tabulate_and_indicators(plans, tmp_path):
     result = runner.invoke(app, ["tabulate", plan.plan_id, "--overlap", classes],
                            env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "&" in result.output
+
+
+def test_tabulation_of_parcels_on_dask_is_identical(plans):
+    import dask
+    import dask_geopandas
+
+    plan = plan_or_skip(plans, "cn-yongji-2035")
+    extent = shapely.from_wkt(plan.meta["extent_wkt"])
+    minx, miny, maxx, maxy = extent.bounds
+    xs, ys = np.meshgrid(np.linspace(minx, maxx, 9)[:-1], np.linspace(miny, maxy, 9)[:-1])
+    step = ((maxx - minx) / 8, (maxy - miny) / 8)
+    parcels = gpd.GeoDataFrame(
+        {"parcel": [f"p{i}" for i in range(xs.size)]},
+        geometry=[shapely.box(x, y, x + step[0], y + step[1]) for x, y in zip(xs.ravel(),
+                                                                               ys.ravel())],
+        crs="EPSG:4326")
+    expected = tabulate(plan, parcels, unit_column="parcel")
+    with dask.config.set(scheduler="threads"):
+        threaded = tabulate(plan, parcels, unit_column="parcel", engine="dask", npartitions=4)
+        lazy = tabulate(plan, dask_geopandas.from_geopandas(parcels, npartitions=3),
+                        unit_column="parcel")
+        from_lazy = lazy.compute()
+    pd.testing.assert_frame_equal(threaded, expected)
+    resorted = from_lazy.sort_values(["unit", "plan_id", "area_km2"],
+                                     ascending=[True, True, False]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(resorted, expected)
+    # the parcels tile the extent's bounding box: per class, their areas add up to the class
+    by_class = expected.groupby("zone_class").area_km2.sum()
+    whole = tabulate(plan, gpd.GeoDataFrame({"unit_id": ["box"]},
+                                            geometry=[shapely.box(minx, miny, maxx, maxy)],
+                                            crs="EPSG:4326")).set_index("zone_class").area_km2
+    assert by_class.to_numpy() == pytest.approx(whole[by_class.index].to_numpy(), rel=1e-6)

@@ -61,7 +61,8 @@ def map_sites(func: Callable, sites, index, *, crs=None, npartitions=None,
     Returns a computed GeoDataFrame for in-memory input, a lazy dask frame for dask input.
     """
     ddf = _as_dask(sites, crs, npartitions, what)
-    index.warm()
+    if hasattr(index, "warm"):
+        index.warm()
     meta = func(ddf._meta, index)
 
     def run(part: gpd.GeoDataFrame, shared) -> gpd.GeoDataFrame:

@@ -311,9 +311,21 @@ class Slices:
         """STRtree over every feature (positional)."""
         return shapely.STRtree(self.geometries)
 
+    @cached_property
+    def face_tree(self) -> shapely.STRtree:
+        """STRtree over the (prepared) faces."""
+        shapely.prepare(self.faces)
+        return shapely.STRtree(self.faces)
+
+    @cached_property
+    def face_km2(self) -> np.ndarray:
+        """Area of each face in km² (EPSG:6933)."""
+        return area_km2(gpd.GeoSeries(self.faces, crs=CRS))
+
     def __getstate__(self):
         state = self.__dict__.copy()
-        for cached in ("geometries", "tree", "table"):  # rebuilt lazily where unpickled
+        # rebuilt lazily where unpickled
+        for cached in ("geometries", "tree", "table", "face_tree"):
             state.pop(cached, None)
         return state
 

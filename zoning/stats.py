@@ -9,6 +9,8 @@ the union of its features there.
 from __future__ import annotations
 
 import operator
+from functools import partial
+from typing import Literal
 
 import geopandas as gpd
 import numpy as np
@@ -94,9 +96,8 @@ def _unit_slice_areas(slices: Slices, units: gpd.GeoDataFrame) -> pd.DataFrame:
     faces = slices.faces
     unit_geoms = np.asarray(units.geometry.values, dtype=object)
     shapely.prepare(unit_geoms)
-    shapely.prepare(faces)
-    ui, fi = shapely.STRtree(faces).query(unit_geoms, predicate="intersects")
-    face_area = area_km2(gpd.GeoSeries(faces, crs=CRS))
+    ui, fi = slices.face_tree.query(unit_geoms, predicate="intersects")
+    face_area = slices.face_km2
     unit_area = area_km2(gpd.GeoSeries(unit_geoms, crs=CRS))
     area = np.full(len(ui), np.nan)
     # Admin-unit zones coincide with the units: skip the overlay where one covers the other.
@@ -124,7 +125,9 @@ def _slice_groups(slices: Slices, by: str) -> pd.DataFrame:
 
 
 def tabulate(plans=None, units: gpd.GeoDataFrame | None = None, *, by: str = "zone_class",
-             unit_column: str | None = None, crs=None) -> pd.DataFrame:
+             unit_column: str | None = None, crs=None,
+             engine: Literal["shapely", "dask"] = "shapely",
+             npartitions: int | None = None) -> pd.DataFrame:
     """Area of every zone class (or other grouping) per unit, equal-area, as a tidy table.
 
     Parameters
@@ -133,11 +136,15 @@ def tabulate(plans=None, units: gpd.GeoDataFrame | None = None, *, by: str = "zo
         Whose zones to measure (default: every plan that validates).
     units : GeoDataFrame, optional
         Polygons to tabulate by (admin units, parcels, watersheds …; any CRS). Default: the
-        plans' :func:`admin_units`.
+        plans' :func:`admin_units`. A ``dask_geopandas.GeoDataFrame`` of parcels runs
+        partition by partition and returns a lazy dask frame.
     by : str
         Feature column to group by: ``zone_class`` (default), ``feature_id``, ``layer`` …
     unit_column : str, optional
         Column of ``units`` naming each unit (default ``unit_id`` if present, else the index).
+    engine : {"shapely", "dask"}
+        ``"dask"`` splits the units into ``npartitions`` on the active dask scheduler; the
+        table is identical.
 
     Returns
     -------
@@ -150,16 +157,33 @@ def tabulate(plans=None, units: gpd.GeoDataFrame | None = None, *, by: str = "zo
     --------
     >>> zoning.tabulate("cn-yongji-2035").head()                   # doctest: +SKIP
     """
+    from .scale import is_dask, map_sites
+
     slices = slices_of(plans)
-    features = slices.features
     if units is None:
         if isinstance(plans, gpd.GeoDataFrame):
             raise ZoningError("give units= when tabulating a features frame")
         units = pd.concat([admin_units(p) for p in resolve_plans(plans)], ignore_index=True)
         units = gpd.GeoDataFrame(units, crs=CRS)
-    units = prepare(units, crs=crs, what="units")
-    if by not in features:
+    if by not in slices.features:
         raise ZoningError(f"features have no column {by!r}")
+    run = partial(_tabulate_prepared, by=by, unit_column=unit_column)
+    if is_dask(units) or engine == "dask":
+        out = map_sites(run, units, slices, crs=crs, npartitions=npartitions, what="units")
+        return out if is_dask(units) else _in_order(out)
+    if engine != "shapely":
+        raise ZoningError(f"unknown engine {engine!r}; use 'shapely' or 'dask'")
+    return _in_order(run(prepare(units, crs=crs, what="units"), slices))
+
+
+def _in_order(table: pd.DataFrame) -> pd.DataFrame:
+    return table.sort_values(["unit", "plan_id", "area_km2"], ascending=[True, True, False],
+                             kind="stable").reset_index(drop=True)
+
+
+def _tabulate_prepared(units: gpd.GeoDataFrame, slices: Slices, by: str,
+                       unit_column: str | None) -> pd.DataFrame:
+    """:func:`tabulate` of units already passed through :func:`zoning.inputs.prepare`."""
     names = (units[unit_column] if unit_column else units["unit_id"] if "unit_id" in units
              else pd.Series(units.index, index=units.index)).to_numpy()
     pairs = _unit_slice_areas(slices, units)
@@ -172,10 +196,9 @@ def tabulate(plans=None, units: gpd.GeoDataFrame | None = None, *, by: str = "zo
     table["share_of_unit"] = table.area_km2 / table.unit_area_km2
     table["unit"] = names[table.unit.to_numpy()]
     if by == "zone_class":
-        labels = features.drop_duplicates("zone_class").set_index("zone_class")
+        labels = slices.features.drop_duplicates("zone_class").set_index("zone_class")
         table.insert(3, "zone_class_label", table.zone_class.map(labels.zone_class_label))
-    return table.sort_values(["unit", "plan_id", "area_km2"],
-                             ascending=[True, True, False]).reset_index(drop=True)
+    return table.reset_index(drop=True)
 
 
 def overlaps(plans=None, classes: list[str] | None = None, *,
