@@ -422,8 +422,8 @@ def noded_boundaries(polygons: np.ndarray) -> shapely.Geometry:
 
     Plan features are unions of the same admin units, so most edges occur many times with
     identical coordinates. Dropping duplicate segments first (a numpy row sort) leaves
-    ``union_all`` only the true crossings to node: ~60x faster on a provincial plan than
-    noding every boundary as it comes.
+    ``union_all`` only the true crossings to node: 7x faster on the Shanxi plan, 23x on
+    Ardabil, than noding every boundary as it comes.
     """
     rings = shapely.get_parts(shapely.get_parts(shapely.boundary(polygons)))
     coords, ring = shapely.get_coordinates(rings, return_index=True)
