@@ -121,6 +121,9 @@ class Page:
             search.value = ''; search.dispatchEvent(new Event('input'));
             z.fitAll({animate: false});
         }""")
+        # Leaflet fades a closed popup out and removes its element 200 ms later; wait for it,
+        # so the next test does not find the previous test's popup still in the page.
+        self.page.wait_for_function("!document.querySelector('.leaflet-popup')")
         self.errors.clear()
 
     def close(self) -> None:
@@ -336,8 +339,11 @@ def test_multi_plan_map_zooms_to_each_plan(opened, map_cases):
     page, members = opened("all-plans")
     for plan in members:
         page.page.locator(f'.zoning-plan[data-plan="{plan.plan_id}"] > summary').click()
+        # wait for the end of the zoom (animated or not), not for a fixed time
+        page.page.evaluate("""() => { window.zoningMoved = false;
+            window.zoningMaps[0].map.once('moveend', () => { window.zoningMoved = true; }); }""")
         page.page.locator(f'button.zoning-zoom[data-plan="{plan.plan_id}"]').click()
-        page.page.wait_for_timeout(300)
+        page.page.wait_for_function("window.zoningMoved === true", timeout=5000)
         west, south, east, north = zoning.webmap._plan_bounds(plan)
         view = page.page.evaluate("""() => { const b = window.zoningMaps[0].map.getBounds();
             return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]; }""")
