@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from dataclasses import replace
 from types import MappingProxyType
 
@@ -20,10 +21,22 @@ from zoning.model import Plan
 from conftest import plan_or_skip
 
 
+def broader(activity: str) -> set[str]:
+    """The activity and every broader one, read from layers/activities.csv with csv."""
+    with open(zoning.model.LAYERS_DIR / "activities.csv", newline="", encoding="utf-8") as f:
+        parent = {row["code"]: row["parent"] for row in csv.DictReader(f)}
+    out = {activity}
+    while parent[activity]:
+        activity = parent[activity]
+        out.add(activity)
+    return out
+
+
 def expected_verdicts(plans: list[Plan], point: shapely.Point, activity: str) -> set:
-    """(plan_id, rule_id, verdict) by brute force: features containing the point, the rules
-    of their own plan naming their class or id, plus other plans' rules naming their class
-    where the point lies in that plan's area."""
+    """(plan_id, rule_id, verdict, conditional) by brute force: features containing the
+    point, the rules of their own plan naming their class or id, plus other plans' rules
+    naming their class where the point lies in that plan's area; a rule judges the project
+    when it names its activity or a broader one, conditionally when it names a narrower one."""
     out = set()
     inside = {p.plan_id for p in plans if shapely.from_wkt(p.meta["extent_wkt"]).intersects(point)}
     for plan in plans:
@@ -37,9 +50,17 @@ def expected_verdicts(plans: list[Plan], point: shapely.Point, activity: str) ->
                     ids = rule.features.split(";") if rule.features else []
                     applies = feat.zone_class in classes or (
                         other.plan_id == plan.plan_id and feat.feature_id in ids)
-                    acts = rule.activities.split(";")
-                    if applies and (activity in acts or "any" in acts):
-                        out.add((rule.plan_id, rule.rule_id, EFFECT_VERDICT[rule.effect]))
+                    acts = set(rule.activities.split(";"))
+                    if not applies:
+                        continue
+                    if acts & broader(activity):
+                        conditional = False
+                    elif any(activity in broader(a) for a in acts):
+                        conditional = True
+                    else:
+                        continue
+                    out.add((rule.plan_id, rule.rule_id, EFFECT_VERDICT[rule.effect],
+                             conditional))
     return out
 
 
@@ -137,7 +158,8 @@ def test_rules_of_another_plan_apply_by_zone_class_inside_its_area(mini_plan):
     assert list(verdicts.verdict) == ["unknown"]
 
 
-@pytest.mark.parametrize("activity", ["industry", "mining", "construction", "agriculture"])
+@pytest.mark.parametrize("activity", ["industry", "mining", "construction", "agriculture",
+                                      "housing", "any"])
 def test_verdicts_on_real_plans_match_the_rules_table(plans, activity):
     shanxi = plan_or_skip(plans, "cn-shanxi-2035")
     yongji = plan_or_skip(plans, "cn-yongji-2035")
@@ -149,8 +171,8 @@ def test_verdicts_on_real_plans_match_the_rules_table(plans, activity):
     for i, point in enumerate(points):
         got = verdicts.loc[[i]]
         judged = got[got.rule_id.notna()]
-        assert set(zip(judged.plan_id, judged.rule_id, judged.verdict)) == \
-            expected_verdicts(both, point, activity)
+        assert set(zip(judged.plan_id, judged.rule_id, judged.verdict,
+                       judged.condition != "")) == expected_verdicts(both, point, activity)
         if judged.empty:
             assert list(got.verdict) == ["unknown"]
 
@@ -189,3 +211,87 @@ def test_cli_comply_reports_violations_with_exit_code_1(mini_plan, tmp_path, mon
     assert result.exit_code == 1, result.output
     table = pd.read_csv(tmp_path / "v.csv")
     assert list(table.verdict) == ["violation"] and list(table.rule_id) == ["epr-no-construction"]
+
+
+def _with_rule(plan: Plan, **rule) -> Plan:
+    """The plan with one more rule row (same columns as its rules table)."""
+    rules = plan.tables["rules"]
+    row = rules.iloc[[0]].assign(**rule)
+    return replace(plan, tables=MappingProxyType(
+        dict(plan.tables, rules=pd.concat([rules, row], ignore_index=True))))
+
+
+def test_a_rule_on_a_broader_activity_judges_a_narrower_project(mini_plan):
+    """The red line prohibits construction; housing is construction (activities.csv tree)."""
+    site = mini_plan["control_lines"].geometry.iloc[0].representative_point()
+    verdicts = comply(gpd.GeoSeries([site], crs="EPSG:4326"), "housing", mini_plan)
+    assert list(verdicts.verdict) == ["violation"]
+    assert verdicts.rule_id.iloc[0] == "epr-no-construction"
+    assert verdicts.condition.iloc[0] == ""
+    assert "(project: housing)" in verdicts.reason.iloc[0]
+    # tourism is not construction: no rule of the mini plan speaks to it
+    assert list(comply(gpd.GeoSeries([site], crs="EPSG:4326"), "tourism",
+                       mini_plan).verdict) == ["unknown"]
+
+
+def test_a_rule_on_a_narrower_activity_is_a_condition_not_a_verdict(mini_plan):
+    district = mini_plan["districts"].iloc[1]
+    plan = _with_rule(mini_plan, rule_id="no-polluting-industry", effect="prohibited",
+                      activities="polluting_industry", zone_classes=district.zone_class,
+                      features="")
+    site = district.geometry.representative_point()
+    assert not mini_plan["control_lines"].geometry.iloc[0].intersects(site)
+    sites = gpd.GeoSeries([site], crs="EPSG:4326")
+    verdicts = comply(sites, "industry", plan)
+    row = verdicts[verdicts.rule_id == "no-polluting-industry"].iloc[0]
+    assert row.verdict == "violation"
+    assert row.condition == "if the project is polluting industry"
+    assert row.reason.startswith("if the project is polluting industry: ")
+    summary = comply(sites, "industry", plan, summary=True)
+    assert summary.verdict.iloc[0] == "unknown" and summary.n_conditional.iloc[0] == 1
+    assert summary.n_violation.iloc[0] == 0
+    assert "polluting industry" in summary.reasons.iloc[0]
+    # a polluting-industry project there is judged outright
+    firm = comply(sites, "polluting_industry", plan, summary=True)
+    assert firm.verdict.iloc[0] == "violation" and firm.n_conditional.iloc[0] == 0
+
+
+def test_the_activity_vocabulary_is_one_tree(monkeypatch):
+    from zoning import model
+
+    lineage = model.activity_lineage()
+    assert lineage["housing"] == ("housing", "urban_development", "construction", "any")
+    assert all(chain[-1] == "any" for chain in lineage.values())
+    assert {"hunting", "fishing"} <= set(lineage)
+    broken = model.activities().copy()
+    broken.loc["construction", "parent"] = "housing"
+    monkeypatch.setattr(model, "activities", lambda: broken)
+    model.activity_lineage.cache_clear()
+    try:
+        with pytest.raises(zoning.ZoningError, match="parent cycle"):
+            model.activity_lineage()
+    finally:
+        monkeypatch.undo()
+        model.activity_lineage.cache_clear()
+
+
+def test_cli_exit_code_ignores_conditional_violations(mini_plan, tmp_path, monkeypatch):
+    import importlib
+
+    q = importlib.import_module("zoning.query")
+    district = mini_plan["districts"].iloc[1]
+    plan = _with_rule(mini_plan, rule_id="no-polluting-industry", effect="prohibited",
+                      activities="polluting_industry", zone_classes=district.zone_class,
+                      features="")
+    path = tmp_path / "projects.gpkg"
+    gpd.GeoDataFrame({"activity": ["industry"]},
+                     geometry=[district.geometry.representative_point()],
+                     crs="EPSG:4326").to_file(path)
+    monkeypatch.setattr(q, "resolve_plans", lambda plans=None: [plan])
+    out = tmp_path / "v.csv"
+    result = CliRunner().invoke(app, ["comply", str(path), "--out", str(out)],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, keep_default_na=False)
+    assert list(table.verdict) == ["violation"]
+    assert list(table.condition) == ["if the project is polluting industry"]

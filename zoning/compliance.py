@@ -1,14 +1,20 @@
 """Compliance check: the plans' rules turned into verdicts for proposed projects.
 
 A project gets a verdict for every rule of every plan feature it touches whose activities
-include the project's activity (or ``any``): ``prohibited`` → *violation*, ``restricted`` and
-``required`` → *needs permit*, ``permitted`` and ``encouraged`` → *allowed*. A project that no
-rule speaks to gets *unknown*, with the reason (outside every plan, or no rule on that
-activity where it lies). Every verdict carries the rule's words, its citation and the
+include the project's activity or a broader one (activities form a tree in
+``layers/activities.csv``: a rule on *construction* judges a *housing* project; a rule on
+``any`` judges every project): ``prohibited`` → *violation*, ``restricted`` and ``required`` →
+*needs permit*, ``permitted`` and ``encouraged`` → *allowed*. A rule on a narrower activity
+(*polluting industry* for an *industry* project) is reported too, with a ``condition`` ("if
+the project is polluting industry"); it decides the project's summary verdict only when no
+unconditional rule speaks. A project that no rule speaks to gets *unknown*, with the reason
+(outside every plan, or no rule on that activity where it lies). Every verdict carries the rule's words, its citation and the
 geometry basis of the feature, so a verdict resting on a schematic shape says so.
 """
 
 from __future__ import annotations
+
+from functools import cache
 
 import geopandas as gpd
 import numpy as np
@@ -16,7 +22,7 @@ import pandas as pd
 
 from ._errors import ZoningError
 from .inputs import prepare
-from .model import activities
+from .model import activities, activity_lineage
 from .query import plan_index, site_hits
 
 VERDICTS = ("violation", "needs permit", "allowed", "unknown")
@@ -24,8 +30,8 @@ VERDICTS = ("violation", "needs permit", "allowed", "unknown")
 EFFECT_VERDICT = {"prohibited": "violation", "restricted": "needs permit",
                   "required": "needs permit", "permitted": "allowed", "encouraged": "allowed"}
 _BADGE_RANK = {"authoritative": 0, "approximate": 1, "schematic": 2}
-VERDICT_COLUMNS = ("activity", "verdict", "plan_id", "rule_id", "effect", "reason", "text",
-                   "text_en", "citation", "feature_ids", "feature_names", "zone_classes",
+VERDICT_COLUMNS = ("activity", "verdict", "condition", "plan_id", "rule_id", "effect",
+                   "rule_activities", "reason", "text", "text_en", "citation", "feature_ids", "feature_names", "zone_classes",
                    "share", "basis_badge", "caveat")
 
 
@@ -96,24 +102,45 @@ def comply(projects, activity: str | None = None, plans=None, *, crs=None,
                           "feature": feat_pos[applying.row.to_numpy(dtype=np.int64)],
                           "share": measures["share"][applying.row.to_numpy(dtype=np.int64)],
                           "rule": applying.rule.to_numpy(dtype=np.int64)})
-    rules = index.rules
-    rule_acts = rules.activities.fillna("").str.split(";").map(set).to_numpy()
-    project_act = acts[pairs.site.to_numpy()]
-    applies = np.fromiter((a in r or "any" in r or a == "any"
-                           for a, r in zip(project_act, rule_acts[pairs.rule.to_numpy()])),
-                          dtype=bool, count=len(pairs))
+    rule_acts = index.rules.activities.fillna("").to_numpy()
+    matches = [_match(a, r) for a, r in zip(acts[pairs.site.to_numpy()],
+                                            rule_acts[pairs.rule.to_numpy()])]
+    pairs["condition"] = [m or "" for m in matches]
+    applies = np.array([m is not None for m in matches], dtype=bool)
     judged = _judge(pairs[applies], index, acts)
     unjudged = np.setdiff1d(np.arange(len(sites)), judged.site.to_numpy())
     long = pd.concat([judged, _unknown(unjudged, site_pos, feat_pos, index, acts)],
                      ignore_index=True)
+    long["condition"] = long.condition.fillna("")
     long["rank"] = long.verdict.map({v: i for i, v in enumerate(VERDICTS)})
-    long = long.sort_values(["site", "rank", "plan_id", "rule_id"], kind="stable")
+    long["conditional"] = long.condition != ""
+    long = long.sort_values(["site", "conditional", "rank", "plan_id", "rule_id"],
+                            kind="stable")
     if summary:
         return _summarise(long, sites, acts)
     site_index = sites.index[long.site.to_numpy()]
     long = long.reindex(columns=list(VERDICT_COLUMNS)).set_axis(site_index, axis=0)
     long.index.name = sites.index.name or "project"
     return long
+
+
+@cache
+def _match(activity: str, rule_activities: str) -> str | None:
+    """Whether a rule on ``rule_activities`` (``;``-joined) judges a project of ``activity``.
+
+    ``""`` when it does outright (the rule names the activity, a broader one or ``any``),
+    the condition under which it does when the rule names only narrower activities (for a
+    project of activity ``any`` — not yet decided — every specific rule is such a
+    condition), else ``None``.
+    """
+    named = set(rule_activities.split(";")) - {""}
+    lineage = activity_lineage()
+    if named & set(lineage[activity]):
+        return ""
+    narrower = sorted(code for code in named if activity in lineage.get(code, ()))
+    if narrower:
+        return "if the project is " + " or ".join(c.replace("_", " ") for c in narrower)
+    return None
 
 
 def _judge(pairs: pd.DataFrame, index, acts: np.ndarray) -> pd.DataFrame:
@@ -145,7 +172,14 @@ def _judge(pairs: pd.DataFrame, index, acts: np.ndarray) -> pd.DataFrame:
     out["verdict"] = rule.effect.map(EFFECT_VERDICT).to_numpy()
     for col in ("plan_id", "rule_id", "effect", "text", "text_en"):
         out[col] = rule[col].to_numpy()
-    out["reason"] = (out.activity + " is " + out.effect + " in " + out["where"] + ": "
+    out["rule_activities"] = rule.activities.to_numpy()
+    out["condition"] = pairs.groupby(["site", "rule"], sort=True).condition.first().to_numpy()
+    subject = np.where(out.rule_activities == out.activity, out.activity,
+                       out.rule_activities.str.replace(";", ", ").str.replace("_", " "))
+    subject = np.where(subject == out.activity, subject,
+                       subject + " (project: " + out.activity + ")")
+    out["reason"] = (np.where(out.condition != "", out.condition + ": ", "")
+                     + subject + " is " + out.effect + " in " + out["where"] + ": "
                      + out.text_en.astype(str))
     out["citation"] = (rule.plan_id + ": " + rule.source_section.astype(str) + ", lines "
                        + rule.source_lines.astype(str)).to_numpy()
@@ -172,17 +206,33 @@ def _unknown(sites: np.ndarray, site_pos: np.ndarray, feat_pos: np.ndarray, inde
 
 def _summarise(long: pd.DataFrame, sites: gpd.GeoDataFrame, acts: np.ndarray
                ) -> gpd.GeoDataFrame:
-    """One row per project (positional ``site`` in ``long``): its worst verdict and counts."""
+    """One row per project (positional ``site`` in ``long``): its worst verdict and counts.
+
+    Only unconditional rules decide the verdict; a project that only conditional rules speak
+    to is *unknown*, with those rules' conditions as its reasons and counted in
+    ``n_conditional``.
+    """
     n = len(sites)
-    counts = pd.crosstab(long.site, long.verdict).reindex(
+    conditional = long.conditional.to_numpy()
+    firm = long[~conditional]
+    counts = pd.crosstab(firm.site, firm.verdict).reindex(
         index=range(n), columns=list(VERDICTS), fill_value=0)
-    worst = long.groupby("site").verdict.first().reindex(range(n))
-    top = long[long.verdict.to_numpy() == worst.to_numpy()[long.site.to_numpy()]]
-    joined = top.groupby("site").agg(reasons=("reason", " | ".join),
-                                     rule_ids=("rule_id", lambda s: ";".join(s.dropna())))
+    # rows are sorted worst first: the first firm row decides
+    worst = firm.groupby("site").verdict.first().reindex(range(n)).fillna("unknown")
+    top = firm[firm.verdict.to_numpy() == worst.to_numpy()[firm.site.to_numpy()]]
+    only_conditional = long[conditional & ~long.site.isin(firm.site).to_numpy()]
+    joined = pd.concat([top, only_conditional]).groupby("site").agg(
+        reasons=("reason", " | ".join), rule_ids=("rule_id", lambda s: ";".join(s.dropna())))
     joined = joined.reindex(range(n))
+    counts.loc[only_conditional.site.unique(), "unknown"] = 1
+    n_conditional = long[conditional].groupby("site").size().reindex(range(n), fill_value=0)
     return gpd.GeoDataFrame({
         "activity": acts, "verdict": worst.to_numpy(),
         **{f"n_{v.replace(' ', '_')}": counts[v].to_numpy() for v in VERDICTS},
+        "n_conditional": n_conditional.to_numpy(),
         "rule_ids": joined.rule_ids.to_numpy(), "reasons": joined.reasons.to_numpy(),
     }, geometry=sites.geometry.to_numpy(), index=sites.index, crs=sites.crs)
+
+
+#: The compliance check under the name used in the issue tracker and docs.
+check = comply

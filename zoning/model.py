@@ -107,6 +107,35 @@ def activities() -> pd.DataFrame:
     return _vocabulary("activities.csv", dtype=str)
 
 
+@cache
+def activity_lineage() -> dict[str, tuple[str, ...]]:
+    """Each activity code with its broader activities, itself first, ``any`` last.
+
+    ``layers/activities.csv`` is a tree through its ``parent`` column (``housing`` →
+    ``urban_development`` → ``construction`` → ``any``): a rule on a broad activity applies to
+    every narrower one, so a rule restricting *construction* judges a *housing* project.
+    """
+    from ._errors import ZoningError
+
+    parents = activities()["parent"].to_dict()
+    lineage: dict[str, tuple[str, ...]] = {}
+    for code in parents:
+        chain = [code]
+        while parents[chain[-1]]:
+            parent = parents[chain[-1]]
+            if parent not in parents:
+                raise ZoningError(f"layers/activities.csv: {chain[-1]!r} has unknown parent "
+                                  f"{parent!r}")
+            if parent in chain:
+                raise ZoningError("layers/activities.csv: parent cycle "
+                                  + " → ".join([*chain, parent]))
+            chain.append(parent)
+        if chain[-1] != "any":
+            raise ZoningError(f"layers/activities.csv: {code!r} does not lead to 'any'")
+        lineage[code] = tuple(chain)
+    return lineage
+
+
 def plan_ids() -> list[str]:
     """Ids of every plan under ``layers/`` (folders holding a ``plan.yaml``)."""
     return sorted(p.parent.name for p in LAYERS_DIR.glob("*/plan.yaml"))
