@@ -17,8 +17,8 @@ import shapely
 
 from . import reference
 from ._errors import CRSError, PlanSpecError, Problem, ReferenceLookupError, ZoningError
-from .geometry import (BADGE_ORDER, Resolved, area_km2, as_multi, buffer_km, default_accuracy, length_km,
-                       voronoi_cells)
+from .geometry import (BADGE_ORDER, Resolved, area_km2, as_multi, buffer_km, default_accuracy,
+                       drop_slivers, length_km, voronoi_cells)
 from .model import (CRS, FEATURE_COLUMNS, LAYERS_DIR, PROCESS_STEP, REGULATION_NATURE, Plan,
                     geometry_bases, zone_classes)
 from .spec import FeatureSpec, PlanSource, indicators_frame, read_plan_source
@@ -164,7 +164,7 @@ class _Resolver:
             detail = f"{feat.basis_detail.strip()} [{detail}]"
         own = geometry_bases().at[basis, "badge"]
         badge = max(own, badge or own, key=BADGE_ORDER.index)
-        return Resolved(shapely.make_valid(geom), basis, detail, accuracy, badge)
+        return Resolved(drop_slivers(shapely.make_valid(geom)), basis, detail, accuracy, badge)
 
 
 def build_plan(plan_id: str, layers_dir: Path | None = None) -> Plan:
