@@ -190,3 +190,22 @@ def test_killed_export_leaves_previous_file_intact(tmp_path, test_layers_dir):
     assert target.read_bytes() == before
     back = zoning.read_gpkg(target)
     assert back.plan_id == "cn-test-mini"
+
+
+def test_inspire_codes_exist_in_the_code_lists(plans):
+    """Every exported HILUCS and supplementary-regulation code is a value of its INSPIRE code
+    list (transcribed in data/reference/inspire_plu_codes.csv), on every real plan's export."""
+    lists = pd.read_csv(zoning.model.ROOT / "data" / "reference" / "inspire_plu_codes.csv")
+    valid = {f"http://inspire.ec.europa.eu/codelist/{c.codelist}/{c.code}"
+             for c in lists.itertuples()}
+    assert len(valid) == len(lists)
+    seen = set()
+    for plan in plans.values():
+        layers = inspire_layers(plan)
+        hrefs = set(layers["SupplementaryRegulation"].supplementaryRegulation_href.dropna())
+        zoning_elements = layers["ZoningElement"]
+        hrefs |= set(zoning_elements.hilucsLandUse_href.dropna()) if len(zoning_elements) else set()
+        assert hrefs <= valid, (plan.plan_id, sorted(hrefs - valid))
+        seen |= hrefs
+    # the red line is nature protection, not the old (wrong) heritage/risk numbering
+    assert any(h.endswith("/1_4_NatureProtection") for h in seen)
