@@ -111,3 +111,15 @@ def test_persian_digits_parse_and_ambiguous_commas_fail(broken_dir):
     src = read_plan_source("cn-test-mini", layers_dir=broken_dir)
     row = next(i for i in src.indicators if i.indicator_id == "x-2")
     assert row.base_value == 1208.07 and row.base_year == 2020
+
+
+def test_unknown_layer_theme_is_an_error_listing_the_themes(broken_dir):
+    path = broken_dir / "cn-test-mini" / "districts.yaml"
+    path.write_text(path.read_text().replace("family: tiling", "family: tiling\ntheme: ecology"))
+    problems = _problems(broken_dir)
+    assert [(p.file, p.element) for p in problems] == [
+        ("layers/cn-test-mini/districts.yaml", "theme")]
+    assert "unknown theme 'ecology'" in problems[0].message
+    assert "ecological" in problems[0].message       # the valid themes are listed
+    path.write_text(path.read_text().replace("theme: ecology", "theme: ecological"))
+    read_plan_source("cn-test-mini", layers_dir=broken_dir)

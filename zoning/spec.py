@@ -138,6 +138,12 @@ class FeatureSpec(_Strict):
         return value
 
 
+def _themes() -> list[str]:
+    from .styles import themes
+
+    return list(themes().index)
+
+
 class Tessellation(_Strict):
     method: Literal["voronoi"]
     within: str = "plan_area"
@@ -470,6 +476,11 @@ def read_plan_source(plan_id: str, *, check_references: bool = True,
         if spec.layer != stem:
             problems.append(Problem(rel(path), "layer",
                                     f"layer name {spec.layer!r} must equal the file stem {stem!r}",
+                                    raw.get("__line__")))
+        if spec.theme and spec.theme not in _themes():
+            problems.append(Problem(rel(path), "theme",
+                                    f"unknown theme {spec.theme!r}; themes are the rows of "
+                                    f"styles/themes.csv: {', '.join(_themes())}",
                                     raw.get("__line__")))
         layers[stem] = spec
         raw_layers[stem] = raw
