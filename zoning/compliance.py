@@ -8,8 +8,9 @@ include the project's activity or a broader one (activities form a tree in
 (*polluting industry* for an *industry* project) is reported too, with a ``condition`` ("if
 the project is polluting industry"); it decides the project's summary verdict only when no
 unconditional rule speaks. A project that no rule speaks to gets *unknown*, with the reason
-(outside every plan, or no rule on that activity where it lies). Every verdict carries the rule's words, its citation and the
-geometry basis of the feature, so a verdict resting on a schematic shape says so.
+(outside every plan, or no rule on that activity where it lies). Every verdict carries the
+rule's words, its citation and the geometry basis of the feature, so a verdict resting on a
+schematic shape says so.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ EFFECT_VERDICT = {"prohibited": "violation", "restricted": "needs permit",
                   "required": "needs permit", "permitted": "allowed", "encouraged": "allowed"}
 _BADGE_RANK = {"authoritative": 0, "approximate": 1, "schematic": 2}
 VERDICT_COLUMNS = ("activity", "verdict", "condition", "plan_id", "rule_id", "effect",
-                   "rule_activities", "reason", "text", "text_en", "citation", "feature_ids", "feature_names", "zone_classes",
-                   "share", "basis_badge", "caveat")
+                   "rule_activities", "reason", "text", "text_en", "citation", "feature_ids",
+                   "feature_names", "zone_classes", "share", "basis_badge", "caveat")
 
 
 def _activities_of(projects: gpd.GeoDataFrame, activity, column: str) -> np.ndarray:
@@ -105,7 +106,8 @@ def comply(projects, activity: str | None = None, plans=None, *, crs=None,
     rule_acts = index.rules.activities.fillna("").to_numpy()
     matches = [_match(a, r) for a, r in zip(acts[pairs.site.to_numpy()],
                                             rule_acts[pairs.rule.to_numpy()])]
-    pairs["condition"] = [m or "" for m in matches]
+    pairs["condition"] = [m[0] if m else "" for m in matches]
+    pairs["subject"] = [m[1] if m else "" for m in matches]
     applies = np.array([m is not None for m in matches], dtype=bool)
     judged = _judge(pairs[applies], index, acts)
     unjudged = np.setdiff1d(np.arange(len(sites)), judged.site.to_numpy())
@@ -125,22 +127,30 @@ def comply(projects, activity: str | None = None, plans=None, *, crs=None,
 
 
 @cache
-def _match(activity: str, rule_activities: str) -> str | None:
+def _match(activity: str, rule_activities: str) -> tuple[str, str] | None:
     """Whether a rule on ``rule_activities`` (``;``-joined) judges a project of ``activity``.
 
-    ``""`` when it does outright (the rule names the activity, a broader one or ``any``),
-    the condition under which it does when the rule names only narrower activities (for a
-    project of activity ``any`` — not yet decided — every specific rule is such a
-    condition), else ``None``.
+    ``(condition, subject)``: the condition is ``""`` when the rule judges the project
+    outright (it names the activity, a broader one or ``any``) and "if the project is …"
+    when it names only narrower activities (for a project of activity ``any`` — not yet
+    decided — every specific rule is such a condition); the subject names the activity the
+    verdict speaks of (``housing (as construction)``). ``None`` when the rule does not apply.
     """
     named = set(rule_activities.split(";")) - {""}
     lineage = activity_lineage()
-    if named & set(lineage[activity]):
-        return ""
+    broader = [code for code in lineage[activity] if code in named]   # most specific first
+    if broader:
+        label = _label(activity)
+        return "", label if broader[0] == activity else f"{label} (as {_label(broader[0])})"
     narrower = sorted(code for code in named if activity in lineage.get(code, ()))
     if narrower:
-        return "if the project is " + " or ".join(c.replace("_", " ") for c in narrower)
+        which = " or ".join(_label(c) for c in narrower)
+        return f"if the project is {which}", which
     return None
+
+
+def _label(code: str) -> str:
+    return code.replace("_", " ")
 
 
 def _judge(pairs: pd.DataFrame, index, acts: np.ndarray) -> pd.DataFrame:
@@ -173,14 +183,11 @@ def _judge(pairs: pd.DataFrame, index, acts: np.ndarray) -> pd.DataFrame:
     for col in ("plan_id", "rule_id", "effect", "text", "text_en"):
         out[col] = rule[col].to_numpy()
     out["rule_activities"] = rule.activities.to_numpy()
-    out["condition"] = pairs.groupby(["site", "rule"], sort=True).condition.first().to_numpy()
-    subject = np.where(out.rule_activities == out.activity, out.activity,
-                       out.rule_activities.str.replace(";", ", ").str.replace("_", " "))
-    subject = np.where(subject == out.activity, subject,
-                       subject + " (project: " + out.activity + ")")
+    first = pairs.groupby(["site", "rule"], sort=True)[["condition", "subject"]].first()
+    out["condition"] = first.condition.to_numpy()
     out["reason"] = (np.where(out.condition != "", out.condition + ": ", "")
-                     + subject + " is " + out.effect + " in " + out["where"] + ": "
-                     + out.text_en.astype(str))
+                     + first.subject.to_numpy() + " is " + out.effect + " in " + out["where"]
+                     + ": " + out.text_en.astype(str))
     out["citation"] = (rule.plan_id + ": " + rule.source_section.astype(str) + ", lines "
                        + rule.source_lines.astype(str)).to_numpy()
     return out[["site", *VERDICT_COLUMNS]]
