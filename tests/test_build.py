@@ -133,3 +133,43 @@ def test_no_plan_feature_carries_zero_width_holes(plans):
                     for ring in [part.exterior, *part.interiors]:
                         poly = shapely.Polygon(ring)
                         assert 2 * poly.area / poly.length >= SLIVER_WIDTH_DEG, row.feature_id
+
+
+def _dem(tmp_path, values, nodata=-32768):
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    path = tmp_path / "dem.tif"
+    data = np.asarray(values, dtype="int16")
+    with rasterio.open(path, "w", driver="GTiff", width=data.shape[1], height=data.shape[0],
+                       count=1, dtype="int16", crs="EPSG:4326", nodata=nodata,
+                       transform=from_origin(10.0, 20.0, 0.1, 0.1)) as dst:
+        dst.write(data, 1)
+    return path
+
+
+def test_elevation_bands_tile_the_area_and_follow_the_dem(tmp_path):
+    import numpy as np
+
+    from zoning.geometry import elevation_bands
+
+    # a ramp rising 100 m per column to the east; the clip's mask leaves a nodata corner
+    values = np.tile(np.arange(20) * 100, (20, 1))
+    values[:3, :3] = -32768
+    path = _dem(tmp_path, values)
+    within = shapely.Polygon([(10.05, 18.05), (11.95, 18.2), (11.9, 19.95), (10.05, 19.9)])
+    low, mid, high = elevation_bands(path, [500, 1200], within)
+    report = tiling_report(gpd.GeoDataFrame(geometry=[low, mid, high], crs="EPSG:4326"), within)
+    assert report["ok"] and report["gap_km2"] < 1e-6 and report["overlap_km2"] < 1e-6
+    # column c covers lon 10.0 + 0.1 c … and holds c * 100 m: 500 m starts at lon 10.5
+    assert low.bounds[2] == pytest.approx(10.5) and mid.bounds[0] == pytest.approx(10.5)
+    assert mid.bounds[2] == pytest.approx(11.2) and high.bounds[0] == pytest.approx(11.2)
+    # a one-cell island of 2,000 m inside the low band goes with the sieve
+    values[10, 1] = 2000
+    _, _, high_sieved = elevation_bands(_dem(tmp_path, values), [500, 1200], within, sieve_px=2)
+    assert not high_sieved.intersects(shapely.Point(10.15, 18.95))
+    _, _, high_kept = elevation_bands(_dem(tmp_path, values), [500, 1200], within)
+    assert high_kept.intersects(shapely.Point(10.15, 18.95))
+    with pytest.raises(zoning.ReferenceLookupError, match="does not cover"):
+        elevation_bands(path, [500], shapely.box(9, 18, 11, 19))

@@ -1,5 +1,6 @@
 """Plan sources: malformed input gives errors naming file, element and line — all at once."""
 
+import re
 import shutil
 
 import pytest
@@ -123,3 +124,25 @@ def test_unknown_layer_theme_is_an_error_listing_the_themes(broken_dir):
     assert "ecological" in problems[0].message       # the valid themes are listed
     path.write_text(path.read_text().replace("theme: ecology", "theme: ecological"))
     read_plan_source("cn-test-mini", layers_dir=broken_dir)
+
+
+def test_elevation_band_recipes_are_checked(broken_dir):
+    path = broken_dir / "cn-test-mini" / "districts.yaml"
+    text = path.read_text()
+    # an elevation band in a Voronoi layer
+    path.write_text(text.replace("recipe: tessellation_cell, place: 1784818",
+                                 "recipe: elevation_band, band: 0", 1))
+    messages = " | ".join(p.message for p in _problems(broken_dir))
+    assert "elevation_band features belong in a layer with 'tessellation: {method: " \
+           "elevation_bands}'" in messages
+    # an elevation-band layer without limits, and a band beyond its limits
+    path.write_text(text.replace("tessellation: {method: voronoi, within: plan_area}",
+                                 "tessellation: {method: elevation_bands, raster: qom}"))
+    assert "needs 'raster' and 'breaks_m'" in " | ".join(map(str, _problems(broken_dir)))
+    banded = text.replace("tessellation: {method: voronoi, within: plan_area}",
+                          "tessellation: {method: elevation_bands, raster: qom, breaks_m: [900]}")
+    banded = re.sub(r"recipe: tessellation_cell, place: [^}]+", "recipe: elevation_band, band: 5",
+                    banded)
+    path.write_text(banded)
+    problems = _problems(broken_dir)
+    assert all("band 5 does not exist" in p.message for p in problems) and problems

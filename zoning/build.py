@@ -18,7 +18,7 @@ import shapely
 from . import reference
 from ._errors import CRSError, PlanSpecError, Problem, ReferenceLookupError, ZoningError
 from .geometry import (BADGE_ORDER, Resolved, area_km2, as_multi, buffer_km, default_accuracy,
-                       drop_slivers, length_km, voronoi_cells)
+                       drop_slivers, elevation_bands, length_km, voronoi_cells)
 from .model import (CRS, FEATURE_COLUMNS, LAYERS_DIR, PROCESS_STEP, REGULATION_NATURE, Plan,
                     geometry_bases, zone_classes)
 from .spec import FeatureSpec, PlanSource, indicators_frame, read_plan_source
@@ -65,9 +65,15 @@ class _Resolver:
     def tessellation(self, layer_name: str) -> dict[str, shapely.Geometry]:
         if layer_name not in self.cells:
             layer = self.src.layers[layer_name]
-            within, _ = self.region(layer.tessellation.within)
-            seeds = [self.place(f.geometry.place)[0] for f in layer.features]
-            cells = voronoi_cells(seeds, within)
+            t = layer.tessellation
+            within, _ = self.region(t.within)
+            if t.method == "elevation_bands":
+                bands = elevation_bands(reference.elevation_path(t.raster), t.breaks_m, within,
+                                        t.sieve_px)
+                cells = [bands[f.geometry.band] for f in layer.features]
+            else:
+                seeds = [self.place(f.geometry.place)[0] for f in layer.features]
+                cells = voronoi_cells(seeds, within)
             self.cells[layer_name] = {f.id: c for f, c in zip(layer.features, cells)}
         return self.cells[layer_name]
 
@@ -113,6 +119,17 @@ class _Resolver:
             basis = "schematic_voronoi"
             detail = (f"Voronoi cell of {self.place(g.place)[1]} among the seats of layer "
                       f"{layer_name}, clipped to {within}")
+        elif recipe == "elevation_band":
+            t = self.src.layers[layer_name].tessellation
+            geom = self.tessellation(layer_name)[feat.id]
+            limits = [None, *t.breaks_m, None]
+            lo, hi = limits[g.band], limits[g.band + 1]
+            span = (f"below {hi:g} m" if lo is None else f"{lo:g} m and above" if hi is None
+                    else f"{lo:g}–{hi:g} m")
+            basis = "schematic_dem_bands"
+            detail = (f"elevation {span} on NOAA GLOBE 30\" (data/reference/globe_{t.raster}.tif; "
+                      f"bands at {', '.join(f'{b:g}' for b in t.breaks_m)} m chosen by the "
+                      f"encoder), patches under {t.sieve_px} cells merged, clipped to {t.within}")
         elif recipe == "features":
             parts = [self.feature(ref) for ref in g.of]
             geoms = [p.geometry for p in parts]

@@ -90,6 +90,54 @@ def voronoi_cells(seeds: list[shapely.Point], within: shapely.Geometry) -> list[
     return cells
 
 
+def elevation_bands(path, breaks_m: list[float], within: shapely.Geometry,
+                    sieve_px: int = 0) -> list[shapely.Geometry]:
+    """The elevation bands of a DEM inside ``within``: band 0 lies below ``breaks_m[0]``,
+    band *i* from ``breaks_m[i-1]`` up to ``breaks_m[i]``, the last band above the last break.
+
+    The DEM (WGS 84) is read over the bounds of ``within``; cells without data (outside the
+    clip's mask) are filled from their neighbours (GDAL FillNodata) so the bands reach the
+    edge, patches smaller than ``sieve_px`` cells join their largest neighbour (GDAL sieve),
+    and the cells of each band are polygonised and clipped to ``within``. The bands come from
+    one classified grid, so they tile ``within`` exactly.
+    """
+    import rasterio
+    from rasterio import features as rfeatures
+    from rasterio.fill import fillnodata
+    from rasterio.windows import Window, from_bounds
+
+    with rasterio.open(path) as src:
+        if src.crs is None or src.crs.to_epsg() != 4326:
+            raise ReferenceLookupError(f"{path}: elevation bands need a WGS 84 (EPSG:4326) DEM")
+        full = Window(0, 0, src.width, src.height)
+        window = from_bounds(*within.bounds, transform=src.transform)
+        window = Window(int(np.floor(window.col_off)) - 1, int(np.floor(window.row_off)) - 1,
+                        int(np.ceil(window.width)) + 3, int(np.ceil(window.height)) + 3)
+        window = window.intersection(full)
+        dem = src.read(1, window=window, masked=True)
+        transform = src.window_transform(window)
+    footprint = shapely.box(*rasterio.transform.array_bounds(*dem.shape, transform))
+    if not footprint.covers(within):
+        raise ReferenceLookupError(f"{path}: the DEM does not cover the whole area "
+                                   f"{tuple(round(b, 4) for b in within.bounds)}")
+    valid = ~np.ma.getmaskarray(dem)
+    if not valid.any():
+        raise ReferenceLookupError(f"{path}: no elevation value inside the area")
+    filled = fillnodata(dem.filled(0).astype("float32"), mask=valid.astype("uint8"),
+                        max_search_distance=float(max(dem.shape)))
+    classes = np.digitize(filled, np.asarray(breaks_m, dtype=float)).astype("int32")
+    if sieve_px:
+        classes = rfeatures.sieve(classes, size=int(sieve_px), connectivity=8)
+    out = []
+    for band in range(len(breaks_m) + 1):
+        polys = [shapely.geometry.shape(g) for g, value in
+                 rfeatures.shapes(classes, mask=classes == band, transform=transform)
+                 if value == band]
+        geom = shapely.union_all(polys) if polys else shapely.Polygon()
+        out.append(shapely.make_valid(shapely.intersection(geom, within)))
+    return out
+
+
 def default_accuracy(basis: str) -> float | None:
     value = geometry_bases().at[basis, "default_accuracy_m"]
     return float(value) if value not in ("", None) else None

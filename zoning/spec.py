@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, Union
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ._errors import PlanSpecError, Problem, ReferenceLookupError, UnknownPlanError
 from .model import (COMPARATORS, FAMILIES, GEOMETRY_TYPES, INDICATOR_NATURES, LAYERS_DIR,
@@ -95,6 +95,11 @@ class TessellationCellRecipe(_Modifiers):
     place: PlaceRef
 
 
+class ElevationBandRecipe(_Modifiers):
+    recipe: Literal["elevation_band"]
+    band: int = Field(ge=0)      # 0 = below the first break, len(breaks_m) = above the last
+
+
 class FeaturesRecipe(_Modifiers):
     recipe: Literal["features"]
     of: list[FEATURE_REF] = Field(min_length=1)
@@ -109,7 +114,8 @@ class FileRecipe(_Modifiers):
 
 
 Recipe = Annotated[Union[PlanAreaRecipe, AdminUnitsRecipe, PlaceRecipe, CorridorRecipe,
-                         RiverRecipe, TessellationCellRecipe, FeaturesRecipe, FileRecipe],
+                         RiverRecipe, TessellationCellRecipe, ElevationBandRecipe,
+                         FeaturesRecipe, FileRecipe],
                    Field(discriminator="recipe")]
 
 
@@ -145,8 +151,26 @@ def _themes() -> list[str]:
 
 
 class Tessellation(_Strict):
-    method: Literal["voronoi"]
+    """A layer whose cells tile a region: Voronoi cells of seats, or elevation bands."""
+
+    method: Literal["voronoi", "elevation_bands"]
     within: str = "plan_area"
+    #: elevation_bands: the NOAA GLOBE clip (``data/reference/globe_<raster>.tif``), the
+    #: ascending band limits in metres and the smallest patch kept (in pixels)
+    raster: str | None = None
+    breaks_m: list[float] | None = None
+    sieve_px: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _bands_need_a_raster(self):
+        if self.method == "elevation_bands":
+            if not self.raster or not self.breaks_m:
+                raise ValueError("elevation_bands needs 'raster' and 'breaks_m'")
+            if list(self.breaks_m) != sorted(set(self.breaks_m)):
+                raise ValueError("breaks_m must be strictly ascending")
+        elif self.raster or self.breaks_m or self.sieve_px:
+            raise ValueError("'raster', 'breaks_m' and 'sieve_px' belong to elevation_bands")
+        return self
 
 
 class LayerSpec(_Strict):
@@ -637,9 +661,25 @@ def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]
                 add(key, feat.id, f"line layer accepts corridor/river/file, not {g.recipe!r}")
             if layer.geometry_type != "polygon" and g.buffer_km is not None:
                 add(key, feat.id, "buffer_km is only allowed in polygon layers")
-            if (g.recipe == "tessellation_cell") != (layer.tessellation is not None):
-                add(key, feat.id, "tessellation_cell features belong in a layer with "
-                                  "'tessellation:' and nowhere else")
+            method = layer.tessellation.method if layer.tessellation else None
+            wanted = {"voronoi": "tessellation_cell", "elevation_bands": "elevation_band"}
+            if g.recipe in wanted.values() and wanted.get(method) != g.recipe:
+                needs = next(m for m, r in wanted.items() if r == g.recipe)
+                add(key, feat.id, f"{g.recipe} features belong in a layer with "
+                                  f"'tessellation: {{method: {needs}}}' and nowhere else")
+            elif method and g.recipe != wanted[method]:
+                add(key, feat.id, f"a '{method}' tessellation layer holds only {wanted[method]} "
+                                  f"features, not {g.recipe!r}")
+            if g.recipe == "elevation_band" and method == "elevation_bands":
+                if g.band > len(layer.tessellation.breaks_m):
+                    add(key, feat.id, f"band {g.band} does not exist: breaks_m "
+                                      f"{layer.tessellation.breaks_m} make "
+                                      f"{len(layer.tessellation.breaks_m) + 1} bands (0…)")
+                elif check_references:
+                    try:
+                        reference.elevation_path(layer.tessellation.raster)
+                    except ReferenceLookupError as exc:
+                        add(key, feat.id, str(exc))
             if g.recipe == "place":
                 refs = ([g.place] if g.place is not None else []) + list(g.places or [])
                 if not refs:

@@ -219,6 +219,28 @@ class WebTopology:
         self.arcs = self._simplify(raw)
         self.shapes = [self._shape(family, parts, refs_of_line, raw)
                        for family, parts in self._shapes]
+        self._prune()
+
+    def _prune(self) -> None:
+        """Drop the arcs of rings too small to draw (no shape refers to them) and renumber."""
+        used = sorted({r if r >= 0 else ~r for shape in self.shapes
+                       for refs in self._ref_lists(shape) for r in refs})
+        if len(used) == len(self.arcs):
+            return
+        new = {old: i for i, old in enumerate(used)}
+        self.arcs = [self.arcs[i] for i in used]
+        done: set[int] = set()
+        for shape in self.shapes:
+            for refs in self._ref_lists(shape):
+                if id(refs) not in done:                  # a list may be shared: map it once
+                    done.add(id(refs))
+                    refs[:] = [new[r] if r >= 0 else ~new[~r] for r in refs]
+
+    @staticmethod
+    def _ref_lists(shape: dict) -> list[list[int]]:
+        if shape["type"] == "MultiLineString":
+            return shape["a"]
+        return [refs for rings in shape["a"] for refs in rings]
 
     def _simplify(self, raw: list[np.ndarray]) -> list[np.ndarray]:
         # All arcs in one topology-preserving pass: no arc may come to cross another, or
