@@ -295,3 +295,19 @@ def test_cli_exit_code_ignores_conditional_violations(mini_plan, tmp_path, monke
     table = pd.read_csv(out, keep_default_na=False)
     assert list(table.verdict) == ["violation"]
     assert list(table.condition) == ["if the project is polluting industry"]
+
+
+def test_cli_comply_at_one_position(mini_plan, monkeypatch):
+    import importlib
+
+    q = importlib.import_module("zoning.query")
+    monkeypatch.setattr(q, "resolve_plans", lambda plans=None: [mini_plan])
+    site = mini_plan["control_lines"].geometry.iloc[0].representative_point()
+    args = ["comply", "--lon", str(site.x), "--lat", str(site.y), "--activity", "housing"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 1, result.output              # housing is construction
+    assert "epr-no-construction" in result.output
+    result = CliRunner().invoke(app, args[:5], env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and "needs --activity" in result.output
+    result = CliRunner().invoke(app, ["comply"], env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and "projects file" in result.output

@@ -312,10 +312,16 @@ def query_cmd(site: Annotated[Optional[Path], typer.Argument(
 
 
 @app.command()
-def comply(projects: Annotated[Path, typer.Argument(help="Vector file of project sites")],
+def comply(projects: Annotated[Optional[Path], typer.Argument(
+               help="Vector file of project sites")] = None,
            activity: Annotated[Optional[str], typer.Option(
                help="Activity code (layers/activities.csv); default: the 'activity' column")
            ] = None,
+           lon: Annotated[Optional[float], typer.Option(
+               "--lon", help="WGS 84 longitude of one project (with --lat and --activity)")
+           ] = None,
+           lat: Annotated[Optional[float], typer.Option(
+               "--lat", help="WGS 84 latitude of one project")] = None,
            plans: PlansOption = None,
            layer: Annotated[Optional[str], typer.Option(help="Layer of the projects file")] = None,
            summary: Annotated[bool, typer.Option(help="One row per project")] = False,
@@ -326,9 +332,21 @@ def comply(projects: Annotated[Path, typer.Argument(help="Vector file of project
     from .io import read_vector
     from .io import write_table
 
+    if (projects is None) == (lon is None or lat is None):
+        err.print("give a projects file, or --lon and --lat", style="red")
+        raise typer.Exit(code=2)
+    if projects is None and activity is None:
+        err.print("a single --lon/--lat project needs --activity", style="red")
+        raise typer.Exit(code=2)
     try:
-        verdicts = run(read_vector(projects, layer=layer), activity, _plan_list(plans),
-                       summary=summary).reset_index()
+        if projects is None:
+            import geopandas as gpd
+            import shapely
+
+            sites = gpd.GeoSeries([shapely.Point(lon, lat)], crs="EPSG:4326")
+        else:
+            sites = read_vector(projects, layer=layer)
+        verdicts = run(sites, activity, _plan_list(plans), summary=summary).reset_index()
         if out:
             write_table(verdicts, out)
     except ZoningError as exc:
