@@ -118,6 +118,9 @@ def test_drop_slivers_removes_noise_holes_and_keeps_enclaves():
     enclave = shapely.box(0, 0, 1, 1).difference(shapely.box(0.4, 0.4, 0.5, 0.5))
     islands = shapely.MultiPolygon([enclave, shapely.box(3, 3, 3 + 1e-5, 3 + 1e-5)])
     assert drop_slivers(islands).equals(islands)
+    # a geometry that is nothing but noise stays as it is rather than vanishing
+    needle = shapely.Polygon([(0, 0), (1, 1e-15), (1, 2e-15)])
+    assert drop_slivers(needle).equals(needle)
 
 
 def test_no_plan_feature_carries_zero_width_holes(plans):

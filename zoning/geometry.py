@@ -213,7 +213,7 @@ def drop_slivers(geometry: shapely.Geometry) -> shapely.Geometry:
         holes = [h for h in part.interiors if wide(h)]
         changed |= len(holes) != len(part.interiors)
         parts.append(shapely.Polygon(part.exterior, holes) if changed else part)
-    if not changed:
+    if not changed or not parts:          # never turn a feature into nothing
         return geometry
     if all(isinstance(p, shapely.Polygon) for p in parts):
         return shapely.MultiPolygon(parts) if len(parts) != 1 else parts[0]
