@@ -38,6 +38,20 @@ def plans():
     return built
 
 
+@pytest.fixture(scope="session")
+def source_texts():
+    """The folder of the plans' source documents; skip where this machine has none.
+
+    A user's clone has no source texts; this repository's CI has them (``./dev`` sets
+    ``ZONING_SOURCES`` when ``../shared/seeds`` exists), so there every quote is verified.
+    """
+    from zoning.settings import settings
+
+    if settings.sources_dir is None or not settings.sources_dir.is_dir():
+        pytest.skip("the plans' source texts are not on this machine (set ZONING_SOURCES)")
+    return settings.sources_dir
+
+
 def plan_or_skip(plans, plan_id):
     if plan_id not in plans:
         reason = BUILD_ERRORS.get(plan_id, "not encoded")

@@ -28,6 +28,9 @@ def test_four_industrial_parks_sum_to_the_stated_total(kontum):
     total = kontum.tables["indicators"].set_index("indicator_id").at["industrial-parks-area",
                                                                       "target_value"]
     assert sum(stated) == pytest.approx(total) == pytest.approx(575)
+
+
+def test_the_stated_total_is_in_the_source_text(source_texts):
     assert "tổng diện tích 575 ha" in seed_lines("004_bf6c0796b2ee8ea2.txt")[138]
 
 

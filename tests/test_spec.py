@@ -6,7 +6,8 @@ import shutil
 import pytest
 
 from zoning import PlanSpecError, UnknownPlanError, read_plan_source
-from zoning.spec import check_citation, normalise_text, Source
+from zoning.settings import settings
+from zoning.spec import SourcesNotVerifiedWarning, check_citation, normalise_text, Source
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def test_the_test_plan_is_valid(test_layers_dir):
     assert set(src.layers) == {"control_lines", "towns", "districts"}
 
 
-def test_every_problem_is_reported_together_with_file_element_and_line(broken_dir):
+def test_every_problem_is_reported_together_with_file_element_and_line(broken_dir, source_texts):
     towns = broken_dir / "cn-test-mini" / "towns.yaml"
     towns.write_text(towns.read_text().replace("zone_class: urban_centre",
                                                "zone_class: not_a_class")
@@ -89,12 +90,47 @@ def test_unknown_plan():
         read_plan_source("xx-nowhere")
 
 
-def test_citation_matching_ignores_bookmarks_whitespace_and_normalisation():
+def test_citation_matching_ignores_bookmarks_whitespace_and_normalisation(source_texts):
     assert normalise_text("[bookmark: _Toc1]规划 范围\u3000为") == "规划范围为"
     src = Source(lines="17")
     assert check_citation("002_ed01d5d83edf1c08.txt", src, "规划基期年为2020年") is None
     assert "does not occur" in check_citation("002_ed01d5d83edf1c08.txt", src, "2049年")
     assert "has" in check_citation("002_ed01d5d83edf1c08.txt", Source(lines="99999"), "x")
+
+
+def _tamper_quote(layers_dir):
+    control = layers_dir / "cn-test-mini" / "control_lines.yaml"
+    control.write_text(control.read_text().replace("必须强制性严格保护的区域", "随便写的文字"))
+
+
+def test_without_source_texts_a_plan_validates_and_says_once_quotes_were_not_verified(
+        broken_dir, monkeypatch):
+    monkeypatch.setattr(settings, "sources_dir", None)
+    monkeypatch.setattr("zoning.spec._TOLD_UNVERIFIED", set())
+    _tamper_quote(broken_dir)            # cannot be caught without the text, and is not
+    with pytest.warns(SourcesNotVerifiedWarning, match="quotes not re-verified") as caught:
+        read_plan_source("cn-test-mini", layers_dir=broken_dir)
+        read_plan_source("cn-test-mini", layers_dir=broken_dir)
+    assert len(caught) == 1
+
+
+def test_a_different_document_under_the_recorded_name_is_an_error(broken_dir, tmp_path,
+                                                                   monkeypatch):
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    (texts / "003_0b8db23f9e25c5ee.txt").write_text("另一份文件\n" * 300, encoding="utf-8")
+    monkeypatch.setattr(settings, "sources_dir", texts)
+    problems = _problems(broken_dir)
+    assert [p.element for p in problems] == ["source_document"]
+    assert "is not the document this plan was encoded from" in problems[0].message
+    assert "28437 bytes" in problems[0].message
+
+
+def test_with_the_source_text_a_tampered_quote_is_caught(broken_dir, source_texts):
+    read_plan_source("cn-test-mini", layers_dir=broken_dir)
+    _tamper_quote(broken_dir)
+    problems = _problems(broken_dir)
+    assert len(problems) == 1 and "随便写的文字" in problems[0].message
 
 
 def test_persian_digits_parse_and_ambiguous_commas_fail(broken_dir):

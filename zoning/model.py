@@ -16,10 +16,11 @@ from typing import Mapping
 import geopandas as gpd
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parent.parent
-LAYERS_DIR = ROOT / "layers"
-REFERENCE_DIR = ROOT / "data" / "reference"
-SEEDS_DIR = ROOT.parent / "shared" / "seeds"
+from .settings import settings
+
+LAYERS_DIR = settings.layers_dir
+REFERENCE_DIR = settings.reference_dir
+STYLES_DIR = settings.styles_dir
 
 CRS = "EPSG:4326"
 #: Equal-area CRS for every area the toolkit reports: WGS 84 / EASE-Grid 2.0 Global, a

@@ -8,8 +8,10 @@ The format is documented in ``docs/layer-format.md``.
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
 import unicodedata
+import warnings
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
@@ -22,8 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ._errors import PlanSpecError, Problem, ReferenceLookupError, UnknownPlanError
 from .model import (COMPARATORS, FAMILIES, GEOMETRY_TYPES, INDICATOR_NATURES, LAYERS_DIR,
-                    LIFECYCLES, REGULATIONS, RULE_EFFECTS, SEEDS_DIR, STATEMENT_KINDS,
-                    activities, zone_classes)
+                    LIFECYCLES, REGULATIONS, RULE_EFFECTS, STATEMENT_KINDS, activities,
+                    zone_classes)
+from .settings import settings
 
 ID = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
 FEATURE_REF = Annotated[str, Field(pattern=r"^[a-z0-9_]+/[a-z0-9][a-z0-9-]*$")]
@@ -209,6 +212,9 @@ class PlanMeta(_Strict):
     horizon_year_local: int | None = None
     lifecycle: Literal[LIFECYCLES]  # type: ignore[valid-type]
     source_document: str
+    #: SHA-256 and size of the source document, so a holder of the text can verify it.
+    source_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    source_bytes: int = Field(gt=0)
     source: Source
     extent: AdminUnitsRecipe
     successor: Successor | None = None
@@ -413,19 +419,77 @@ def normalise_text(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
+class SourcesNotVerifiedWarning(UserWarning):
+    """A plan's quotes were not re-verified: its source document is not at hand."""
+
+
+def source_path(document: str) -> Path | None:
+    """The source document in :attr:`settings.sources_dir <zoning.settings.Settings>`, if there."""
+    folder = settings.sources_dir
+    if folder is None:
+        return None
+    path = Path(folder) / document
+    return path if path.is_file() else None
+
+
 @cache
-def seed_lines(document: str) -> tuple[str, ...]:
-    """Lines of a seed document (1-based: ``seed_lines(doc)[n - 1]``)."""
-    path = SEEDS_DIR / document
+def _document_lines(path: Path) -> tuple[str, ...]:
     return tuple(path.read_text(encoding="utf-8").split("\n"))
 
 
+def seed_lines(document: str) -> tuple[str, ...]:
+    """Lines of a source document (1-based: ``seed_lines(doc)[n - 1]``).
+
+    Raises ``FileNotFoundError`` when the document is not in the sources folder.
+    """
+    path = source_path(document)
+    if path is None:
+        raise FileNotFoundError(f"source document {document} is not in the sources folder "
+                                f"({settings.sources_dir or 'ZONING_SOURCES is not set'})")
+    return _document_lines(path)
+
+
+def check_document(meta: "PlanMeta") -> tuple[bool, str | None]:
+    """Whether the plan's quotes can be verified here, and why not if the document is wrong.
+
+    Returns ``(True, None)`` when the source document is at hand and is the one the plan
+    records (same SHA-256 and size), ``(False, None)`` when it is not at hand, and
+    ``(False, message)`` when a file of that name is a different document.
+    """
+    path = source_path(meta.source_document)
+    if path is None:
+        return False, None
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if len(data) != meta.source_bytes or digest != meta.source_sha256:
+        return False, (f"{path} is not the document this plan was encoded from: "
+                       f"{len(data)} bytes, sha256 {digest[:12]}…; plan.yaml records "
+                       f"{meta.source_bytes} bytes, sha256 {meta.source_sha256[:12]}…")
+    return True, None
+
+
+_TOLD_UNVERIFIED: set[str] = set()
+
+
+def _say_unverified(plan_id: str, document: str) -> None:
+    if plan_id in _TOLD_UNVERIFIED:
+        return
+    _TOLD_UNVERIFIED.add(plan_id)
+    where = (f"it is not in {settings.sources_dir}" if settings.sources_dir
+             else "set ZONING_SOURCES to a folder of the source texts to verify them")
+    warnings.warn(f"{plan_id}: quotes not re-verified against the source document "
+                  f"{document} ({where})", SourcesNotVerifiedWarning, stacklevel=4)
+
+
 def check_citation(document: str, source: Source, quoted: str) -> str | None:
-    """Return why ``quoted`` does not occur in the cited lines, or None when it does."""
+    """Return why ``quoted`` does not occur in the cited lines, or None when it does.
+
+    Returns None as well when the document is not at hand (nothing can be checked).
+    """
     try:
         lines = seed_lines(document)
     except FileNotFoundError:
-        return f"source document {document} not found in {SEEDS_DIR}"
+        return None
     numbers = source.line_numbers()
     bad = [n for n in numbers if not 1 <= n <= len(lines)]
     if bad:
@@ -602,7 +666,16 @@ def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]
         problems.append(Problem(src.files.get(key, plan_file), element, message,
                                 src.lines.get(key)))
 
-    why = check_citation(doc, src.meta.source, src.meta.source.text)
+    verifiable, wrong_document = check_document(src.meta)
+    if wrong_document:
+        problems.append(Problem(plan_file, "source_document", wrong_document))
+    elif not verifiable:
+        _say_unverified(src.meta.plan_id, doc)
+
+    def cite(document: str, source: Source, quoted: str) -> str | None:
+        return check_citation(document, source, quoted) if verifiable else None
+
+    why = cite(doc, src.meta.source, src.meta.source.text)
     if why:
         problems.append(Problem(plan_file, "source", why))
 
@@ -646,7 +719,7 @@ def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]
             if feat.zone_class not in classes:
                 add(key, feat.id, f"unknown zone_class {feat.zone_class!r} "
                                   "(add it to layers/zone_classes.csv)")
-            why = check_citation(doc, feat.source, feat.source.text)
+            why = cite(doc, feat.source, feat.source.text)
             if why:
                 add(key, feat.id, why)
             if not feat.source.text.strip():
@@ -730,7 +803,7 @@ def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]
         for act in rule.activities:
             if act not in known_activities:
                 add(key, rule.id, f"unknown activity {act!r} (see layers/activities.csv)")
-        why = check_citation(doc, rule.source, rule.text)
+        why = cite(doc, rule.source, rule.text)
         if why:
             add(key, rule.id, why)
 
@@ -739,13 +812,13 @@ def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]
         for ref in st.related_features:
             if ref not in feature_keys:
                 add(key, st.id, f"unknown feature {ref!r} in related_features")
-        why = check_citation(doc, st.source, st.text)
+        why = cite(doc, st.source, st.text)
         if why:
             add(key, st.id, why)
 
     for ind in src.indicators:
         key = f"indicator:{ind.indicator_id}:{ind.target_year}"
-        why = check_citation(doc, Source(section=ind.section, lines=ind.lines), ind.text)
+        why = cite(doc, Source(section=ind.section, lines=ind.lines), ind.text)
         if why:
             add(key, ind.indicator_id, why)
         if ind.measure:

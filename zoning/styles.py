@@ -27,9 +27,8 @@ import geopandas as gpd
 import pandas as pd
 
 from ._errors import ExportError
-from .model import ROOT, Plan, zone_classes
+from .model import STYLES_DIR, Plan, zone_classes
 
-STYLES_DIR = ROOT / "styles"
 #: Languages the legend labels are given in (the plans' languages besides English).
 LANGUAGES = ("zh", "fa", "vi")
 #: Style attributes a zone class inherits from its theme when its own cell is blank.
