@@ -206,6 +206,7 @@ def test_cli_comply_reports_violations_with_exit_code_1(mini_plan, tmp_path, mon
     gpd.GeoDataFrame({"activity": ["industry"]}, geometry=[red.representative_point()],
                      crs="EPSG:4326").to_file(path)
     monkeypatch.setattr(q, "resolve_plans", lambda plans=None: [mini_plan])
+    monkeypatch.setattr(q, "_plan_ids_of", lambda plans: None)   # not the cached index
     result = CliRunner().invoke(app, ["comply", str(path), "--out", str(tmp_path / "v.csv")],
                                 env={"COLUMNS": "200"})
     assert result.exit_code == 1, result.output
@@ -288,6 +289,7 @@ def test_cli_exit_code_ignores_conditional_violations(mini_plan, tmp_path, monke
                      geometry=[district.geometry.representative_point()],
                      crs="EPSG:4326").to_file(path)
     monkeypatch.setattr(q, "resolve_plans", lambda plans=None: [plan])
+    monkeypatch.setattr(q, "_plan_ids_of", lambda plans: None)   # not the cached index
     out = tmp_path / "v.csv"
     result = CliRunner().invoke(app, ["comply", str(path), "--out", str(out)],
                                 env={"COLUMNS": "200"})
@@ -302,6 +304,7 @@ def test_cli_comply_at_one_position(mini_plan, monkeypatch):
 
     q = importlib.import_module("zoning.query")
     monkeypatch.setattr(q, "resolve_plans", lambda plans=None: [mini_plan])
+    monkeypatch.setattr(q, "_plan_ids_of", lambda plans: None)   # not the cached index
     site = mini_plan["control_lines"].geometry.iloc[0].representative_point()
     args = ["comply", "--lon", str(site.x), "--lat", str(site.y), "--activity", "housing"]
     result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})

@@ -1,28 +1,68 @@
 """zoning — territorial spatial plans as vector layers.
 
 >>> import zoning
->>> zoning.plan_ids()                                # doctest: +SKIP
-['cn-shanxi-2035', 'cn-yongji-2035', ...]
->>> shanxi = zoning.load("cn-shanxi-2035")           # doctest: +SKIP
->>> shanxi["control_lines"]                          # doctest: +SKIP
+>>> zoning.plan_ids()
+['cn-shanxi-2035', 'cn-yongji-2035', 'ir-ardabil-1424', 'ir-qom-1414', 'vn-kontum-2030']
+>>> yongji = zoning.load("cn-yongji-2035")
+>>> sorted(yongji["control_lines"].zone_class.unique())[:1]
+['ecological_protection_red_line']
+
+Names are imported on first use, so ``import zoning`` (and ``zoning --help``) is instant and a
+shell question pays only for the modules it needs.
 """
 
-from ._errors import (CRSError, ExportError, GeometryInputError, PlanSpecError, Problem,
-                      ReferenceLookupError, UnknownPlanError, ZoningError)
-from .build import build_plan, load, swap_in
-from .io import read_gpkg, write_gpkg
-from .model import EQUAL_AREA_CRS, Plan, plan_ids
-from .spec import read_plan_source
-from .compliance import check, comply
-from .query import assign, query, query_point
-from .raster import rasterize_zones, share_above, zonal_stats
-from .stats import admin_units, overlap_matrix, overlaps, tabulate, verify_indicators
+from __future__ import annotations
 
-__all__ = [
-    "CRSError", "EQUAL_AREA_CRS", "ExportError", "GeometryInputError", "Plan", "PlanSpecError",
-    "Problem", "ReferenceLookupError", "UnknownPlanError", "ZoningError", "build_plan", "load",
-    "plan_ids", "read_gpkg", "read_plan_source", "swap_in", "write_gpkg",
-    "admin_units", "assign", "check", "comply", "overlap_matrix", "overlaps", "query", "query_point",
-    "rasterize_zones", "share_above", "tabulate", "verify_indicators", "zonal_stats",
-]
+import importlib
+import sys
+import types
+
 __version__ = "0.1.0"
+
+#: Public name → module that defines it.
+_EXPORTS = {
+    "CRSError": "_errors", "ExportError": "_errors", "GeometryInputError": "_errors",
+    "PlanSpecError": "_errors", "Problem": "_errors", "ReferenceLookupError": "_errors",
+    "UnknownPlanError": "_errors", "ZoningError": "_errors",
+    "build_plan": "build", "load": "build", "swap_in": "build",
+    "read_gpkg": "io", "write_gpkg": "io",
+    "EQUAL_AREA_CRS": "model", "Plan": "model", "plan_ids": "model",
+    "read_plan_source": "spec",
+    "check": "compliance", "comply": "compliance",
+    "check_consistency": "consistency",
+    "assign": "query", "query": "query", "query_point": "query",
+    "rasterize_zones": "raster", "share_above": "raster", "zonal_stats": "raster",
+    "admin_units": "stats", "overlap_matrix": "stats", "overlaps": "stats",
+    "tabulate": "stats", "verify_indicators": "stats",
+    "settings": "settings",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'zoning' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+class _Package(types.ModuleType):
+    """Keeps ``zoning.query`` the function (and ``zoning.settings`` the settings object).
+
+    Importing a submodule binds its name on the package; where a public name is also the
+    name of its module, the public object is bound instead.
+    """
+
+    def __setattr__(self, name, value):
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == name:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -55,3 +55,7 @@ class GeometryInputError(ZoningError):
 
 class ExportError(ZoningError):
     """Writing an output failed; the previous file, if any, is left untouched."""
+
+
+class SourcesNotVerifiedWarning(UserWarning):
+    """A plan's quotes were not re-verified: its source document is not at hand."""

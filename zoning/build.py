@@ -17,6 +17,7 @@ import shapely
 
 from . import reference
 from ._errors import CRSError, PlanSpecError, Problem, ReferenceLookupError, ZoningError
+from .cache import cached, fingerprint
 from .geometry import (BADGE_ORDER, Resolved, area_km2, as_multi, buffer_km, default_accuracy,
                        drop_slivers, elevation_bands, length_km, voronoi_cells)
 from .model import (CRS, FEATURE_COLUMNS, LAYERS_DIR, PROCESS_STEP, REGULATION_NATURE, Plan,
@@ -306,20 +307,17 @@ def _tables(src: PlanSource, layers: dict[str, gpd.GeoDataFrame]) -> dict[str, p
             "sources": reference.sources().copy()}
 
 
-def _fingerprint(plan_id: str) -> tuple:
-    folder = LAYERS_DIR / plan_id
-    files = sorted(folder.glob("*")) + sorted(LAYERS_DIR.glob("*.csv")) + [
-        p for d in reference.river_dirs() for p in sorted(d.glob("*.yaml"))]
-    return tuple((str(p), p.stat().st_mtime_ns) for p in files if p.is_file())
-
-
 @lru_cache(maxsize=16)
-def _load_cached(plan_id: str, fingerprint: tuple) -> Plan:
-    return build_plan(plan_id)
+def _load_cached(plan_id: str, key: str) -> Plan:
+    return cached("plan", key, lambda: build_plan(plan_id), label=f"building plan {plan_id}")
 
 
 def load(plan_id: str) -> Plan:
     """Build (or return the cached build of) a plan; rebuilt when its source files change.
+
+    Builds are kept in memory and in the persistent cache (:mod:`zoning.cache`), keyed by the
+    content of the plan's sources, so a second process reads the plan back instead of
+    building it.
 
     Examples
     --------
@@ -330,7 +328,7 @@ def load(plan_id: str) -> Plan:
     from .spec import plan_folder
 
     plan_folder(plan_id)
-    return _load_cached(plan_id, _fingerprint(plan_id))
+    return _load_cached(plan_id, fingerprint(plan_id))
 
 
 def swap_in(plan: Plan, layer: str, data: gpd.GeoDataFrame | str | Path, *,

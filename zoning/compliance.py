@@ -229,7 +229,8 @@ def _summarise(long: pd.DataFrame, sites: gpd.GeoDataFrame, acts: np.ndarray
     top = firm[firm.verdict.to_numpy() == worst.to_numpy()[firm.site.to_numpy()]]
     only_conditional = long[conditional & ~long.site.isin(firm.site).to_numpy()]
     joined = pd.concat([top, only_conditional]).groupby("site").agg(
-        reasons=("reason", " | ".join), rule_ids=("rule_id", lambda s: ";".join(s.dropna())))
+        reasons=("reason", " | ".join), rule_ids=("rule_id", lambda s: ";".join(s.dropna())),
+        caveats=("caveat", lambda s: " | ".join(dict.fromkeys(c for c in s.dropna() if c))))
     joined = joined.reindex(range(n))
     counts.loc[only_conditional.site.unique(), "unknown"] = 1
     n_conditional = long[conditional].groupby("site").size().reindex(range(n), fill_value=0)
@@ -238,8 +239,18 @@ def _summarise(long: pd.DataFrame, sites: gpd.GeoDataFrame, acts: np.ndarray
         **{f"n_{v.replace(' ', '_')}": counts[v].to_numpy() for v in VERDICTS},
         "n_conditional": n_conditional.to_numpy(),
         "rule_ids": joined.rule_ids.to_numpy(), "reasons": joined.reasons.to_numpy(),
+        "caveats": joined.caveats.fillna("").to_numpy(),
     }, geometry=sites.geometry.to_numpy(), index=sites.index, crs=sites.crs)
 
 
-#: The compliance check under the name used in the issue tracker and docs.
-check = comply
+def check(*args, **kwargs):
+    """Deprecated name of :func:`comply` (``zoning.check`` read like the consistency check).
+
+    Kept for one release; use ``zoning.comply``.
+    """
+    import warnings
+
+    warnings.warn("zoning.check is deprecated and will be removed in the next release; "
+                  "use zoning.comply (compliance) or zoning.check_consistency (two plans)",
+                  DeprecationWarning, stacklevel=2)
+    return comply(*args, **kwargs)

@@ -136,6 +136,26 @@ def check_against(lower: Plan, upper: Plan, *, min_overlap_km2: float = 0.01
                                                ).drop(columns="_o").reset_index(drop=True)
 
 
+def check_consistency(lower: Plan | str, against: Plan | str, *,
+                      min_overlap_km2: float = 0.01) -> gpd.GeoDataFrame:
+    """Cross-level consistency of a lower plan with the higher plan it must follow.
+
+    The one entry point for the job the CLI calls ``zoning check-consistency``; plans are
+    :class:`Plan` objects or plan ids. See :func:`check_against` for the report.
+
+    Examples
+    --------
+    >>> report = check_consistency("cn-yongji-2035", against="cn-shanxi-2035")
+    >>> set(report.severity) <= set(consistency_rules().severity)
+    True
+    """
+    from .build import load
+
+    lower = lower if isinstance(lower, Plan) else load(str(lower))
+    against = against if isinstance(against, Plan) else load(str(against))
+    return check_against(lower, against, min_overlap_km2=min_overlap_km2)
+
+
 def format_report(report: gpd.GeoDataFrame, lower: Plan, upper: Plan) -> str:
     """Plain-text summary of :func:`check_against` for the CLI and notebooks."""
     head = f"{lower.plan_id} checked against {upper.plan_id}: "

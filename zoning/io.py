@@ -19,28 +19,47 @@ from typing import Iterator
 import geopandas as gpd
 import pandas as pd
 import pyogrio
+import pyproj
 
-from ._errors import CRSError, ExportError, ZoningError
+from ._errors import CRSError, ExportError, GeometryInputError, ZoningError
 from .model import FEATURE_COLUMNS, Plan
 
 #: Non-spatial tables written into every plan GeoPackage, in this order.
 TABLES = ("plan", "layer_catalog", "indicators", "rules", "statements", "zone_classes", "sources")
 
 
-def read_vector(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
-    """Read a vector file (any format GDAL reads); a layer without a CRS is an error."""
+def read_vector(path: str | Path, layer: str | None = None, *, crs=None) -> gpd.GeoDataFrame:
+    """Read a vector file (any format GDAL reads).
+
+    A layer without a CRS is an error unless ``crs`` says which it is; ``crs`` given for a
+    file that has a different CRS is an error too (the file's own CRS is not overridden).
+    """
     path = Path(path)
     if not path.exists():
         raise ZoningError(f"no such file: {path}")
+    if path.is_dir() and not any(path.iterdir()):
+        raise ZoningError(f"{path} is an empty folder, not a vector file")
     try:
         gdf = pyogrio.read_dataframe(path, layer=layer)
     except pyogrio.errors.DataSourceError as exc:
-        raise ZoningError(f"cannot read {path}: {exc}") from exc
+        raise ZoningError(f"cannot read {path} as a vector file: {exc}") from exc
     except pyogrio.errors.DataLayerError as exc:
         raise ZoningError(f"cannot read layer {layer!r} of {path}: {exc}") from exc
-    if isinstance(gdf, gpd.GeoDataFrame) and gdf.crs is None and gdf.geometry.notna().any():
-        raise CRSError(f"{path} (layer {layer or 'first'}) has no CRS; assign one (e.g. "
-                       "EPSG:4326) before using it")
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        raise GeometryInputError(f"{path} (layer {layer or 'first'}) has no geometry column")
+    if crs is not None:
+        try:
+            given = pyproj.CRS.from_user_input(crs)
+        except pyproj.exceptions.CRSError as exc:
+            raise CRSError(f"{crs!r} is not a CRS: {exc}") from exc
+        if gdf.crs is None:
+            return gdf.set_crs(given)
+        if not gdf.crs.equals(given):
+            raise CRSError(f"{path} already has a CRS ({gdf.crs.to_string()}); the given CRS "
+                           f"{crs} is only for files without one")
+    if gdf.crs is None and gdf.geometry.notna().any():
+        raise CRSError(f"{path} (layer {layer or 'first'}) has no CRS; say which it is with "
+                       "--crs (CLI) or crs= (e.g. EPSG:4326)")
     return gdf
 
 

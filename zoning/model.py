@@ -209,6 +209,14 @@ class Plan:
     def _repr_html_(self) -> str:
         return self.map()._repr_html_()
 
+    def __reduce__(self):
+        # MappingProxyType does not pickle: store plain dicts, wrap them again when read.
+        return (_unpickle_plan, (dict(self.meta), dict(self.layers), dict(self.tables)))
+
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}={len(v)}" for k, v in self.layers.items())
         return f"<Plan {self.plan_id}: {counts}>"
+
+
+def _unpickle_plan(meta: dict, layers: dict, tables: dict) -> Plan:
+    return Plan(MappingProxyType(meta), MappingProxyType(layers), MappingProxyType(tables))

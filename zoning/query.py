@@ -17,6 +17,7 @@ import math
 import threading
 import warnings
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
@@ -69,11 +70,11 @@ def resolve_plans(plans=None) -> list[Plan]:
     from .model import plan_ids
 
     if plans is None:
-        from .build import _fingerprint
+        from .cache import fingerprint
 
         out = []
         for pid in plan_ids():
-            stamp = (pid, _fingerprint(pid))
+            stamp = (pid, fingerprint(pid))
             if stamp in _INVALID:
                 continue
             try:
@@ -181,8 +182,12 @@ class PlanIndex:
             geometry=[shapely.from_wkt(p.meta["extent_wkt"]) for p in self.plans], crs=CRS))
 
     @cached_property
+    def plan_ids(self) -> tuple[str, ...]:
+        return tuple(p.plan_id for p in self.plans)
+
+    @cached_property
     def _plan_bit(self) -> dict[str, int]:
-        return {p.plan_id: 1 << i for i, p in enumerate(self.plans)}
+        return {pid: 1 << i for i, pid in enumerate(self.plan_ids)}
 
     @cached_property
     def class_rules(self) -> pd.DataFrame:
@@ -202,7 +207,7 @@ class PlanIndex:
         """Bits of the plans whose area each site lies in (touches with some area/length)."""
         geoms = np.asarray(geoms, dtype=object)
         out = np.zeros(len(geoms), dtype=np.int64)
-        bits = np.array([self._plan_bit[p.plan_id] for p in self.plans], dtype=np.int64)
+        bits = np.array([self._plan_bit[pid] for pid in self.plan_ids], dtype=np.int64)
         points = shapely.get_type_id(geoms) == 0
         if points.any():
             idx = np.flatnonzero(points)
@@ -302,11 +307,60 @@ class PlanIndex:
         self.slices.grid, self.slices.tree, self.hits, self.extents.grid  # noqa: B018
         return self
 
+    def stored(self) -> "_StoredIndex":
+        """This index with its lazy parts, for the persistent cache."""
+        return _StoredIndex(self)
+
     def __getstate__(self):
         state = self.__dict__.copy()
         for cached in ("hits", "extents", "_table", "_combo_row"):
             state.pop(cached, None)
         return state
+
+
+class _StoredIndex:
+    """Pickles a :class:`PlanIndex` with the parts that transfers to workers leave out.
+
+    Unpickled, it *is* the index (``__reduce__`` rebuilds the PlanIndex itself).
+    """
+
+    def __init__(self, index: PlanIndex):
+        self.index = index
+
+    def __reduce__(self):
+        index = self.index
+        extents = index.extents
+        # The plans themselves are in the plan cache: a point question never needs them.
+        state = {k: v for k, v in index.__getstate__().items() if k != "plans"}
+        return (_restore_index, (state, index.plan_ids, index.hits, extents, extents.grid))
+
+
+class _PlansOnDemand(Sequence):
+    """The plans of a stored index, loaded (from the plan cache) when first needed."""
+
+    def __init__(self, plan_ids: tuple[str, ...]):
+        self.plan_ids = plan_ids
+
+    @cached_property
+    def _plans(self) -> tuple[Plan, ...]:
+        from .build import load
+
+        return tuple(load(pid) for pid in self.plan_ids)
+
+    def __getitem__(self, i):
+        return self._plans[i]
+
+    def __len__(self) -> int:
+        return len(self.plan_ids)
+
+
+def _restore_index(state: dict, plan_ids: tuple[str, ...], hits: pd.DataFrame,
+                   extents: Slices, grid) -> PlanIndex:
+    index = PlanIndex.__new__(PlanIndex)
+    index.__dict__.update(state, plans=_PlansOnDemand(plan_ids), plan_ids=plan_ids, hits=hits,
+                          extents=extents)
+    extents.__dict__["grid"] = grid
+    return index
 
 
 def _two_blocks(columns: dict, n: int) -> pd.DataFrame:
@@ -331,14 +385,49 @@ _ROWS_LOCK = threading.Lock()
 def plan_index(plans=None) -> PlanIndex:
     """The (cached) :class:`PlanIndex` of ``plans`` (see :func:`resolve_plans`).
 
-    The cache holds the last few plan sets, keyed by the built Plan objects, so a plan
-    rebuilt from changed sources gets a new index.
+    The in-memory cache holds the last few plan sets, keyed by the built Plan objects, so a
+    plan rebuilt from changed sources gets a new index. Indexes of plans named by id (or of
+    every plan) are also kept in the persistent cache (:mod:`zoning.cache`), keyed by the
+    plans' source fingerprints, so a new process reads the index instead of building it.
     """
+    ids = _plan_ids_of(plans)
+    if ids is not None:
+        from .cache import cached, fingerprint
+
+        key = "|".join(f"{pid}:{fingerprint(pid)}" for pid in ids) + f"|all={plans is None}"
+        memory_key = ("ids", key)
+        if memory_key not in _INDEX_CACHE:
+            index = cached("index", key, lambda: _build_index(tuple(resolve_plans(plans)))
+                           .warm(), stored=PlanIndex.stored,
+                           label="building the query index")
+            _INDEX_CACHE[memory_key] = index
+        _INDEX_CACHE.move_to_end(memory_key)
+        return _INDEX_CACHE[memory_key]
     resolved = tuple(resolve_plans(plans))
     key = tuple(id(p) for p in resolved)
-    if key in _INDEX_CACHE:
-        _INDEX_CACHE.move_to_end(key)
-        return _INDEX_CACHE[key]
+    if key not in _INDEX_CACHE:
+        _INDEX_CACHE[key] = _build_index(resolved)
+    _INDEX_CACHE.move_to_end(key)
+    while len(_INDEX_CACHE) > 4:
+        _INDEX_CACHE.popitem(last=False)
+    return _INDEX_CACHE[key]
+
+
+def _plan_ids_of(plans) -> list[str] | None:
+    """Plan ids when ``plans`` names plans by id only (None: every plan), else None."""
+    if plans is None:
+        from .model import plan_ids
+
+        return plan_ids()
+    if isinstance(plans, str):
+        return [plans]
+    if isinstance(plans, Plan):
+        return None
+    plans = list(plans)
+    return plans if plans and all(isinstance(p, str) for p in plans) else None
+
+
+def _build_index(resolved: tuple[Plan, ...]) -> PlanIndex:
     frames = [p.features for p in resolved]
     features = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=CRS)
     rule_tables = [p.tables["rules"] for p in resolved if "rules" in p.tables]
@@ -346,11 +435,7 @@ def plan_index(plans=None) -> PlanIndex:
              else pd.DataFrame(columns=["plan_id", "rule_id", "effect", "activities",
                                         "zone_classes", "features", "text", "text_en",
                                         "source_section", "source_lines"]))
-    index = PlanIndex(resolved, build_slices(features), rules, rule_matches(features, rules))
-    _INDEX_CACHE[key] = index
-    while len(_INDEX_CACHE) > 4:
-        _INDEX_CACHE.popitem(last=False)
-    return index
+    return PlanIndex(resolved, build_slices(features), rules, rule_matches(features, rules))
 
 
 def _dimension(geoms: np.ndarray) -> np.ndarray:

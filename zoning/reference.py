@@ -273,10 +273,11 @@ def _shortest_path(start: int, goal: int) -> list[int]:
 
 
 def river_dirs() -> list[Path]:
-    """Folders holding curated river definitions: the project's, then any listed in the
-    environment variable ``ZONING_RIVER_DIRS`` (separated by the OS path separator)."""
-    extra = os.environ.get("ZONING_RIVER_DIRS", "")
-    return [NAMED_RIVERS_DIR] + [Path(p) for p in extra.split(os.pathsep) if p]
+    """Folders holding curated river definitions (see :meth:`Settings.river_dirs
+    <zoning.settings.Settings.river_dirs>`)."""
+    from .settings import settings
+
+    return settings.river_dirs()
 
 
 @cache

@@ -21,9 +21,11 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, ContextManager
 
 _PACKAGE = Path(__file__).resolve().parent
 _INSTALLED_DATA = _PACKAGE / "_data"
@@ -66,6 +68,18 @@ class Settings:
     research_dir: Path | None = field(default_factory=lambda: _env_path("ZONING_RESEARCH"))
     #: Persistent cache folder (``ZONING_CACHE_DIR``; ``off`` disables it).
     cache_dir: Path | None = field(default_factory=_default_cache)
+    #: Called with a label ("building plan …") around every build that is not cached; the CLI
+    #: sets a spinner here.
+    progress: Callable[[str], ContextManager] = field(
+        default=lambda label: contextlib.nullcontext(), repr=False)
+
+
+    def river_dirs(self) -> list[Path]:
+        """Folders of curated river definitions: the project's, then those listed in
+        ``ZONING_RIVER_DIRS`` (separated by the OS path separator)."""
+        extra = os.environ.get("ZONING_RIVER_DIRS", "")
+        return [self.reference_dir / "named_rivers"] + [Path(p) for p in extra.split(os.pathsep)
+                                                         if p]
 
 
 settings = Settings()

@@ -22,7 +22,8 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ._errors import PlanSpecError, Problem, ReferenceLookupError, UnknownPlanError
+from ._errors import (PlanSpecError, Problem, ReferenceLookupError, SourcesNotVerifiedWarning,
+                      UnknownPlanError)
 from .model import (COMPARATORS, FAMILIES, GEOMETRY_TYPES, INDICATOR_NATURES, LAYERS_DIR,
                     LIFECYCLES, REGULATIONS, RULE_EFFECTS, STATEMENT_KINDS, activities,
                     zone_classes)
@@ -417,10 +418,6 @@ def normalise_text(text: str) -> str:
     """NFC, Word bookmark noise removed, all white space dropped (for citation matching)."""
     text = unicodedata.normalize("NFC", _BOOKMARK.sub("", text))
     return re.sub(r"\s+", "", text)
-
-
-class SourcesNotVerifiedWarning(UserWarning):
-    """A plan's quotes were not re-verified: its source document is not at hand."""
 
 
 def source_path(document: str) -> Path | None:

@@ -165,8 +165,13 @@ def tabulate(plans=None, units: gpd.GeoDataFrame | None = None, *, by: str = "zo
             raise ZoningError("give units= when tabulating a features frame")
         units = pd.concat([admin_units(p) for p in resolve_plans(plans)], ignore_index=True)
         units = gpd.GeoDataFrame(units, crs=CRS)
-    if by not in slices.features:
-        raise ZoningError(f"features have no column {by!r}")
+    if by not in slices.features or by == "geometry":
+        choices = [c for c in slices.features.columns if c != "geometry"]
+        raise ZoningError(f"cannot group by {by!r}: choose a feature column ({', '.join(choices)})")
+    if unit_column is not None and unit_column not in units.columns:
+        choices = [c for c in units.columns if c != units.geometry.name]
+        raise ZoningError(f"the units have no column {unit_column!r}; columns: "
+                          f"{', '.join(map(str, choices)) or '(none)'}")
     run = partial(_tabulate_prepared, by=by, unit_column=unit_column)
     if is_dask(units) or engine == "dask":
         out = map_sites(run, units, slices, crs=crs, npartitions=npartitions, what="units")

