@@ -12,7 +12,7 @@ DATA = Path(__file__).parent / "data"
 os.environ.setdefault("ZONING_RIVER_DIRS", str(DATA / "named_rivers"))
 # A cache of this session's own (shared with the subprocesses it starts, e.g. notebook
 # kernels and CLI runs), so tests never read or write the user's cache.
-os.environ["ZONING_CACHE_DIR"] = tempfile.mkdtemp(prefix="zoning-test-cache-")
+os.environ.setdefault("ZONING_CACHE_DIR", tempfile.mkdtemp(prefix="zoning-test-cache-"))
 
 import zoning  # noqa: E402  (after the environment is set)
 

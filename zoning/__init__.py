@@ -4,8 +4,8 @@
 >>> zoning.plan_ids()
 ['cn-shanxi-2035', 'cn-yongji-2035', 'ir-ardabil-1424', 'ir-qom-1414', 'vn-kontum-2030']
 >>> yongji = zoning.load("cn-yongji-2035")
->>> sorted(yongji["control_lines"].zone_class.unique())[:1]
-['ecological_protection_red_line']
+>>> yongji["central_urban_area"][["name", "basis_badge"]].iloc[0].tolist()
+['中心城区', 'schematic']
 
 Names are imported on first use, so ``import zoning`` (and ``zoning --help``) is instant and a
 shell question pays only for the modules it needs.

@@ -453,7 +453,7 @@ def build_slices(features: gpd.GeoDataFrame, cell: float = CELL_DEG) -> Slices:
     >>> gdf = gpd.GeoDataFrame({"feature_id": ["a", "b"], "plan_id": "p", "zone_class": "z"},
     ...     geometry=[shapely.box(0, 0, 2, 2), shapely.box(1, 1, 3, 3)], crs="EPSG:4326")
     >>> s = build_slices(gdf)
-    >>> s.n_slices, sorted(map(list, (s.members(i) for i in range(s.n_slices))))
+    >>> s.n_slices, sorted(s.members(i).tolist() for i in range(s.n_slices))
     (3, [[0], [0, 1], [1]])
     """
     if features.crs is not None and not features.crs.equals(CRS):
