@@ -28,7 +28,7 @@ from ._errors import ExportError, ZoningError
 from .geometry import ellipsoid_area_m2
 from .profiles import (NOT_FOR_SUBMISSION, OFFICIAL_BADGES, choose_crs, domains,
                        layer_zone_classes, profile_fields, profile_layers, profiles)
-from .io import TABLES, _plan_table, atomic_path, write_gpkg
+from .io import TABLES, _plan_table, atomic_path, dbf_fields, write_gpkg
 from .model import CRS, LAYERS_DIR, PROCESS_STEP, Plan
 
 FORMATS = ("gpkg", "geojson", "fgb", "parquet", "inspire", "cn-mnr")
@@ -385,22 +385,10 @@ def _declare_gpkg_lengths(path: Path, fields: dict[str, pd.DataFrame]) -> None:
             raise ExportError(f"{path}: declaring field lengths broke the GeoPackage")
 
 
-def _dbf_fields(data: bytes) -> tuple[int, int, int, list[tuple[str, str, int, int]]]:
-    """Records count, header length, record length and (name, type, length, decimals) of a DBF."""
-    count, header_len, record_len = struct.unpack("<IHH", data[4:12])
-    fields, offset = [], 32
-    while data[offset] != 0x0D:
-        desc = data[offset:offset + 32]
-        fields.append((desc[:11].split(b"\0")[0].decode("ascii"), chr(desc[11]), desc[16],
-                       desc[17]))
-        offset += 32
-    return count, header_len, record_len, fields
-
-
 def _set_dbf_widths(path: Path, spec: pd.DataFrame, encoding: str) -> None:
     """Rewrite a DBF with the profile's widths: ``C(length)`` text, ``N(20, decimals)`` numbers."""
     data = path.read_bytes()
-    count, header_len, record_len, old = _dbf_fields(data)
+    count, header_len, record_len, old = dbf_fields(data)
     new = []
     for name, kind, _, _ in old:
         row = spec.loc[name]

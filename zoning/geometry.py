@@ -165,6 +165,8 @@ _DENSIFY_M = 50.0
 def ellipsoid_area_m2(geoms: gpd.GeoSeries) -> np.ndarray:
     """Area of each polygon on the CGCS2000 ellipsoid in m² (geodesic, not a planar area).
 
+    Lines and points have no area (0); of a collection only the polygons count.
+
     Edges are densified where they are straight (0.01° in a geographic CRS, 50 m in a
     projected one) so that a Gauss–Krüger file and its geographic twin give the same area.
     """
@@ -172,9 +174,15 @@ def ellipsoid_area_m2(geoms: gpd.GeoSeries) -> np.ndarray:
         raise ValueError("ellipsoid_area_m2 needs a CRS")
     step = _DENSIFY_DEG if geoms.crs.is_geographic else _DENSIFY_M
     dense = gpd.GeoSeries(shapely.segmentize(geoms.values, step), crs=geoms.crs).to_crs(4490)
-    oriented = shapely.orient_polygons(dense.values)
-    return np.array([abs(CGCS2000_GEOD.geometry_area_perimeter(g)[0])
-                     if g is not None and not g.is_empty else 0.0 for g in oriented])
+    out = np.zeros(len(dense))
+    for i, geom in enumerate(dense.values):
+        if geom is None or geom.is_empty:
+            continue
+        polygons = [q for p in shapely.get_parts(geom) for q in shapely.get_parts(p)
+                    if isinstance(q, shapely.Polygon)]
+        out[i] = sum(abs(CGCS2000_GEOD.geometry_area_perimeter(shapely.orient_polygons(p))[0])
+                     for p in polygons)
+    return out
 
 
 def length_km(gdf: gpd.GeoSeries | gpd.GeoDataFrame) -> np.ndarray:
