@@ -19,9 +19,8 @@ from functools import cache
 import pandas as pd
 
 from ._errors import ZoningError
-from .model import LAYERS_DIR
+from .settings import settings
 
-PROFILES_DIR = LAYERS_DIR / "export_profiles"
 #: Status vocabulary of a profile entry.
 STATUSES = ("two sources", "one source", "unverified")
 #: How the export fills a field (the ``fill`` column); an empty fill leaves the field empty.
@@ -40,8 +39,13 @@ GK3_FIRST_EPSG, GK3_FIRST_ZONE, GK3_LAST_ZONE = 4513, 25, 45
 GK3_MARGIN_DEG = 0.25
 
 
+def profiles_dir():
+    """Folder of the profile files (``layers/export_profiles``, see :mod:`zoning.settings`)."""
+    return settings.layers_dir / "export_profiles"
+
+
 def _read(name: str) -> pd.DataFrame:
-    path = PROFILES_DIR / name
+    path = profiles_dir() / name
     if not path.exists():
         raise ZoningError(f"export profile file {path} is missing")
     return pd.read_csv(path, dtype=str, keep_default_na=False)
