@@ -190,3 +190,18 @@ def test_ambiguous_targets_need_a_choice(shanxi, package):
                   "basis_badge"] == "authoritative"
     assert got.at["cn-shanxi-2035/control_lines/ecological-protection-red-line",
                   "basis_badge"] != "authoritative"
+
+
+def test_cli_adopt_writes_the_plan_and_reports(package, tmp_path):
+    from typer.testing import CliRunner
+
+    from zoning.cli import app
+
+    result = CliRunner().invoke(app, ["adopt", "cn-shanxi-2035", str(package["path"]), "--out",
+                                      str(tmp_path)], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "STBHHX" in result.output and "34,100" in result.output
+    back = zoning.read_gpkg(tmp_path / "cn-shanxi-2035-adopted.gpkg")
+    assert back["control_lines"].set_index("feature_id").at[
+        "cn-shanxi-2035/control_lines/ecological-protection-red-line", "basis_badge"] == \
+        "authoritative"

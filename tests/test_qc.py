@@ -152,3 +152,27 @@ def test_unknown_profile_and_missing_file_are_clear_errors(clean, tmp_path):
         qc(clean, profile="town")
     with pytest.raises(zoning.ZoningError, match="no such file"):
         qc(tmp_path / "missing.gpkg")
+
+
+def test_cli_export_then_qc(yongji, tmp_path):
+    from typer.testing import CliRunner
+
+    from zoning.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["export", "cn-yongji-2035", "--format", "cn-mnr", "--profile",
+                                 "county", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "cn-yongji-2035-cn-mnr.gpkg"
+    result = runner.invoke(app, ["qc", str(path), "--profile", "county"])
+    assert result.exit_code == 0 and "no problems" in result.output
+    result = runner.invoke(app, ["export", "cn-yongji-2035", "--format", "cn-mnr", "--driver",
+                                 "shp", "--crs", "geographic", "--out", str(tmp_path)])
+    assert result.exit_code == 0 and (tmp_path / "cn-yongji-2035-cn-mnr" / "XZQ.cpg").exists()
+    _sql(path, "update XZQ set YSDM = '1'")
+    result = runner.invoke(app, ["qc", str(path), "--out", str(tmp_path / "p.csv")])
+    assert result.exit_code == 1 and "[ysdm]" in result.output
+    assert "ysdm" in (tmp_path / "p.csv").read_text()
+    result = runner.invoke(app, ["export", "cn-yongji-2035", "--format", "gpkg", "--crs", "gk3",
+                                 "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "cn-mnr only" in result.output
