@@ -205,3 +205,16 @@ def test_cli_adopt_writes_the_plan_and_reports(package, tmp_path):
     assert back["control_lines"].set_index("feature_id").at[
         "cn-shanxi-2035/control_lines/ecological-protection-red-line", "basis_badge"] == \
         "authoritative"
+
+
+def test_a_filegdb_package_is_read(shanxi, package, tmp_path):
+    gdb = tmp_path / "sqsx.gdb"
+    for name in ("STBHHX", "CZKFBJ"):
+        pyogrio.write_dataframe(pyogrio.read_dataframe(package["path"], layer=name), gdb,
+                                layer=name, driver="OpenFileGDB")
+    plan, report = zoning.adopt(shanxi, gdb)
+    assert sorted(report.layer) == ["CZKFBJ", "STBHHX"]
+    got = plan["control_lines"].set_index("feature_id").geometry[
+        "cn-shanxi-2035/control_lines/urban-development-boundary"]
+    # FileGDB snaps coordinates to its XY resolution grid (sub-millimetre in GK metres)
+    assert shapely.symmetric_difference(got, package["town"]).area < 1e-8 * package["town"].area
