@@ -250,7 +250,7 @@ def test_killed_export_leaves_previous_file_intact(tmp_path, test_layers_dir):
 def test_inspire_codes_exist_in_the_code_lists(plans):
     """Every exported HILUCS and supplementary-regulation code is a value of its INSPIRE code
     list (transcribed in data/reference/inspire_plu_codes.csv), on every real plan's export."""
-    lists = pd.read_csv(zoning.model.ROOT / "data" / "reference" / "inspire_plu_codes.csv")
+    lists = pd.read_csv(zoning.model.REFERENCE_DIR / "inspire_plu_codes.csv")
     valid = {f"http://inspire.ec.europa.eu/codelist/{c.codelist}/{c.code}"
              for c in lists.itertuples()}
     assert len(valid) == len(lists)

@@ -123,8 +123,8 @@ def adopt(plan: Plan, package: str | Path, *, targets: dict[str, str] | None = N
         classes = known.at[code, "zone_classes"]
         candidates = feats[feats.zone_class.isin(classes)]
         feature_id = _target(plan, code, candidates, targets.pop(code, None))
-        before = float(candidates.set_index("feature_id").geometry[[feature_id]].pipe(
-            lambda g: ellipsoid_area_m2(gpd.GeoSeries(g.values, crs=CRS))[0]) / 1e6)
+        drawn = candidates.set_index("feature_id").geometry[feature_id]
+        before = float(ellipsoid_area_m2(gpd.GeoSeries([drawn], crs=CRS))[0]) / 1e6
         layer = feature_id.split("/")[1]
         plan = plan.replace_layer(layer, gdf, feature=feature_id.split("/", 2)[2])
         plan = _note_source(plan, layer, feature_id, f"official delineation adopted from "
