@@ -2,6 +2,7 @@
 Shanxi counties, in a 3-degree Gauss-Krüger zone) swapped into Shanxi's control lines."""
 
 import dataclasses
+import json
 
 import geopandas as gpd
 import pandas as pd
@@ -198,9 +199,11 @@ def test_cli_adopt_writes_the_plan_and_reports(package, tmp_path):
     from zoning.cli import app
 
     result = CliRunner().invoke(app, ["adopt", "cn-shanxi-2035", str(package["path"]), "--out",
-                                      str(tmp_path)], env={"COLUMNS": "250"})
+                                      str(tmp_path), "--format", "json"])
     assert result.exit_code == 0, result.output
-    assert "STBHHX" in result.output and "34,100" in result.output
+    rows = {r["layer"]: r for r in json.loads(result.stdout)}
+    assert rows["STBHHX"]["stated_km2"] == 34100
+    assert rows["STBHHX"]["official_km2"] == pytest.approx(_area_km2(package["red"]), rel=1e-4)
     back = zoning.read_gpkg(tmp_path / "cn-shanxi-2035-adopted.gpkg")
     assert back["control_lines"].set_index("feature_id").at[
         "cn-shanxi-2035/control_lines/ecological-protection-red-line", "basis_badge"] == \
