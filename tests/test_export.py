@@ -137,23 +137,78 @@ def test_inspire_export_splits_zoning_elements_and_supplementary_regulations(pla
         n for n, _ in pyogrio.list_layers(path)}
 
 
-def test_china_profile_uses_layer_codes_cgcs2000_and_square_metres(plans):
-    plan = plans.get("cn-shanxi-2035") or plans.get("cn-yongji-2035")
+def test_china_profile_splits_by_county_with_codes_names_and_ellipsoidal_areas(plans):
+    plan = plans.get("cn-shanxi-2035")
     if plan is None:
-        pytest.skip("no Chinese plan encoded yet")
+        pytest.skip("Shanxi plan not encoded")
     layers = china_mnr_layers(plan)
-    assert "XZQ" in layers
-    for code, gdf in layers.items():
-        assert gdf.crs.to_epsg() == 4490
-        assert {"BSM", "YSDM", "XZQDM", "MJ"} <= set(gdf.columns)
+    assert set(layers) == {"XZQ", "STBHHX", "YJJBNT", "CZKFBJ"}
+    counties = zoning.reference.china_unit_index()
+    bsm = pd.concat([gdf.BSM for gdf in layers.values()])
+    assert bsm.is_unique and bsm.str.fullmatch(r"\d{18}").all()
+    geod = pyproj.Geod(a=6378137.0, rf=298.257222101)
     feats = pd.concat(list(plan.layers.values())).set_index("feature_id")
-    for code in set(layers) - {"XZQ"}:
-        gdf = layers[code]
-        for bz, mj in zip(gdf.BZ, gdf.MJ):
-            fid = bz.split("; ")[1]
-            assert mj == pytest.approx(feats.area_km2[fid] * 1e6, rel=1e-6)
-    if "STBHHX" in layers:
-        assert (plan.features.zone_class == "ecological_protection_red_line").sum() == len(layers["STBHHX"])
+    for code, gdf in layers.items():
+        assert gdf.crs.to_epsg() == 4490               # the province spans zones 37-38: geographic
+        assert gdf.XZQDM.str.fullmatch(r"\d{6}").all()
+        assert (gdf.XZQMC == counties.loc[gdf.XZQDM, "name"].to_numpy()).all()
+        assert (gdf.BSM.str[:10] == gdf.XZQDM + "0000").all()
+        for geom, mj in zip(gdf.geometry, gdf.MJ):          # independent geodesic area
+            area = sum(abs(geod.geometry_area_perimeter(shapely.orient_polygons(
+                shapely.segmentize(p, 0.01)))[0]) for p in shapely.get_parts(geom))
+            assert mj == pytest.approx(area, rel=1e-6) and mj == round(mj, 2)
+        if code == "XZQ":
+            continue
+        assert (gdf.YSDM == {"STBHHX": "2090020210", "YJJBNT": "2090020220",
+                             "CZKFBJ": "2090020230"}[code]).all()
+        fid = gdf.BZ.str.split("; ").str[1].unique()
+        assert len(fid) == 1
+        whole = feats.geometry[fid[0]]
+        assert gdf.MJ.sum() / 1e6 == pytest.approx(feats.area_km2[fid[0]], rel=1e-4)
+        units = zoning.reference.china_units(list(gdf.XZQDM)).geometry.to_numpy()
+        for piece, unit in zip(gdf.geometry, units):        # every row lies in its own county
+            assert shapely.difference(piece, unit.buffer(1e-6)).area < 1e-9
+        assert shapely.union_all(gdf.geometry.values).symmetric_difference(whole).area < \
+            1e-6 * whole.area
+
+
+def test_china_profile_crs_is_the_plan_zone_or_overridden(plans, tmp_path):
+    plan = plans.get("cn-yongji-2035")
+    if plan is None:
+        pytest.skip("Yongji plan not encoded")
+    assert china_mnr_layers(plan)["XZQ"].crs.to_epsg() == 4525        # 3-degree zone 37, 111°E
+    gk = {p.name: p.value for p in pyproj.CRS.from_epsg(4525).coordinate_operation.params}
+    assert gk["Longitude of natural origin"] == 111 and gk["False easting"] == 37500000
+    assert china_mnr_layers(plan, crs="geographic")["XZQ"].crs.to_epsg() == 4490
+    assert china_mnr_layers(plan, crs="EPSG:4526")["XZQ"].crs.to_epsg() == 4526
+    with pytest.raises(zoning.ZoningError, match="neither CGCS2000"):
+        china_mnr_layers(plan, crs=3857)
+    with pytest.raises(zoning.ZoningError, match="unknown cn-mnr profile"):
+        china_mnr_layers(plan, profile="village")
+
+
+def test_china_shapefile_has_cpg_and_the_profile_widths(plans, tmp_path):
+    plan = plans.get("cn-yongji-2035")
+    if plan is None:
+        pytest.skip("Yongji plan not encoded")
+    folder = export(plan, tmp_path / "yongji-shp", "cn-mnr", driver="shp")
+    assert (folder / "XZQ.cpg").read_text() == "UTF-8"
+    data = (folder / "XZQ.dbf").read_bytes()
+    header_len = int.from_bytes(data[8:10], "little")
+    widths = {}
+    for off in range(32, header_len - 1, 32):
+        name = data[off:off + 11].split(b"\0")[0].decode()
+        widths[name] = (chr(data[off + 11]), data[off + 16], data[off + 17])
+    assert widths == {"BSM": ("C", 18, 0), "YSDM": ("C", 10, 0), "XZQDM": ("C", 12, 0),
+                      "XZQMC": ("C", 100, 0), "MJ": ("N", 20, 2), "BZ": ("C", 255, 0)}
+    back = pyogrio.read_dataframe(folder / "XZQ.shp")
+    assert back.XZQMC.tolist() == ["永济市"] and back.crs.to_epsg() == 4525
+    gpkg = export(plan, tmp_path / "yongji.gpkg", "cn-mnr")
+    with sqlite3.connect(gpkg) as con:
+        (sql,) = con.execute("select sql from sqlite_master where name='XZQ'").fetchone()
+    assert '"BSM" TEXT(18)' in sql and '"XZQMC" TEXT(100)' in sql
+    with pytest.raises(zoning.ZoningError, match="cn-mnr format only"):
+        export(plan, tmp_path / "x.gpkg", "gpkg", driver="shp")
 
 
 def test_unknown_format_is_a_clear_error(plan, tmp_path):
@@ -195,7 +250,7 @@ def test_killed_export_leaves_previous_file_intact(tmp_path, test_layers_dir):
 def test_inspire_codes_exist_in_the_code_lists(plans):
     """Every exported HILUCS and supplementary-regulation code is a value of its INSPIRE code
     list (transcribed in data/reference/inspire_plu_codes.csv), on every real plan's export."""
-    lists = pd.read_csv(zoning.model.ROOT / "data" / "reference" / "inspire_plu_codes.csv")
+    lists = pd.read_csv(zoning.model.REFERENCE_DIR / "inspire_plu_codes.csv")
     valid = {f"http://inspire.ec.europa.eu/codelist/{c.codelist}/{c.code}"
              for c in lists.itertuples()}
     assert len(valid) == len(lists)

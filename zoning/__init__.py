@@ -34,6 +34,7 @@ _EXPORTS = {
     "rasterize_zones": "raster", "share_above": "raster", "zonal_stats": "raster",
     "admin_units": "stats", "overlap_matrix": "stats", "overlaps": "stats",
     "tabulate": "stats", "verify_indicators": "stats",
+    "qc": "qc", "adopt": "adopt",
     "settings": "settings",
 }
 __all__ = sorted(_EXPORTS)

@@ -346,7 +346,15 @@ def export(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
                                             help="gpkg | geojson | fgb | parquet | inspire | cn-mnr")] = "gpkg",
            out: OutDir = Path("out"),
            to: Annotated[Optional[str], typer.Option(
-               "--to", help="PostgreSQL URL: write to PostGIS instead of a file")] = None) -> None:
+               "--to", help="PostgreSQL URL: write to PostGIS instead of a file")] = None,
+           profile: Annotated[Optional[str], typer.Option(
+               help="cn-mnr profile: county | city | sqsx")] = None,
+           crs: Annotated[Optional[str], typer.Option(
+               help="cn-mnr CRS: auto | geographic | gk3 | EPSG code")] = None,
+           driver: Annotated[Optional[str], typer.Option(help="cn-mnr file: gpkg | shp")] = None,
+           include_schematic: Annotated[bool, typer.Option(
+               "--include-schematic", help="cn-mnr: write non-official shapes, every row "
+                                           "marked not for submission")] = False) -> None:
     """Export plans to standard formats or to PostGIS."""
     from .build import load
     from .export import FORMATS, export as export_plan, to_postgis
@@ -360,8 +368,59 @@ def export(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
         if to is not None:
             console.print(f"{pid}: PostGIS schema {to_postgis(plan, to)}", markup=False)
         else:
-            path = export_plan(plan, out / f"{pid}{suffix[fmt]}", fmt)
+            options = _cn_mnr_options(fmt, profile, crs, driver, include_schematic)
+            name = f"{pid}-cn-mnr" if options.get("driver") == "shp" else f"{pid}{suffix[fmt]}"
+            path = export_plan(plan, out / name, fmt, **options)
             console.print(f"{pid}: {path}", markup=False)
+
+
+def _cn_mnr_options(fmt: str, profile, crs, driver, include_schematic: bool) -> dict:
+    given = {k: v for k, v in {"profile": profile, "crs": crs, "driver": driver,
+                               "include_schematic": include_schematic or None}.items()
+             if v is not None}
+    if given and fmt != "cn-mnr":
+        _fail(f"--{', --'.join(k.replace('_', '-') for k in given)} apply to --format cn-mnr "
+              "only")
+    return given
+
+
+@app.command("qc")
+@_command
+def qc_cmd(path: Annotated[Path, typer.Argument(help="cn-mnr GeoPackage, Shapefile folder "
+                                                     "or FileGDB")],
+           profile: Annotated[str, typer.Option(help="county | city | sqsx")] = "county",
+           fmt: FormatOption = Format.text,
+           out: Annotated[Optional[Path], typer.Option(
+               "--out", "-o", help="Also write the problems to .csv or .gpkg")] = None) -> None:
+    """Quality-check a Chinese planning-database file: one line per problem, exit 1 if any."""
+    from .qc import COLUMNS, qc, qc_report
+
+    problems = qc(path, profile=profile)
+    _write(problems, out)
+    _emit(problems, fmt, lambda: qc_report(problems), list(COLUMNS))
+    if len(problems):
+        err.print(f"{len(problems)} problem(s) in {path}", style="red", markup=False)
+        raise typer.Exit(code=1)
+
+
+@app.command("adopt")
+@_command
+def adopt_cmd(plan: Annotated[str, typer.Argument(help="Plan id, e.g. cn-shanxi-2035")],
+              package: Annotated[Path, typer.Argument(help="三区三线 / planning-database "
+                                                           "package (GeoPackage, folder, .gdb)")],
+              out: OutDir = Path("out"), fmt: FormatOption = Format.table) -> None:
+    """Swap a package's official control lines into a plan; write PLAN-adopted.gpkg."""
+    from .adopt import adopt
+    from .build import load
+    from .io import write_gpkg
+    from .terminal import format_table
+
+    adopted, report = adopt(load(plan), package)
+    path = write_gpkg(adopted, out / f"{plan}-adopted.gpkg")
+    columns = ["layer", "package_layer", "official_km2", "drawn_km2_before", "stated_km2",
+               "official_to_stated", "stated_text"]
+    _emit(report, fmt, lambda: format_table(report, columns, _width()), columns)
+    err.print(f"{plan}: {path}", markup=False)
 
 
 @app.command("map")

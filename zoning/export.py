@@ -1,6 +1,6 @@
 """Standard exports of a built plan: GeoPackage, GeoJSON, FlatGeobuf, GeoParquet, an INSPIRE
-Planned Land Use flavoured GeoPackage, a Chinese planning-database flavoured GeoPackage, and
-PostGIS.
+Planned Land Use flavoured GeoPackage, the Chinese territorial-planning database (profiles in
+``layers/export_profiles/``, GeoPackage or Shapefile), and PostGIS.
 
 Every file export is atomic (a temporary file or folder renamed over the target), so a
 failing or killed export leaves the previous output intact. The class crosswalks are data:
@@ -13,6 +13,8 @@ import json
 import os
 import re
 import shutil
+import sqlite3
+import struct
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -23,13 +25,16 @@ import pyogrio
 import shapely
 
 from ._errors import ExportError, ZoningError
-from .geometry import area_km2
-from .io import TABLES, _plan_table, atomic_path, write_gpkg
+from .geometry import ellipsoid_area_m2
+from .profiles import (NOT_FOR_SUBMISSION, OFFICIAL_BADGES, choose_crs, domains,
+                       layer_zone_classes, profile_fields, profile_layers, profiles)
+from .io import TABLES, _plan_table, atomic_path, dbf_fields, write_gpkg
 from .model import CRS, LAYERS_DIR, PROCESS_STEP, Plan
 
 FORMATS = ("gpkg", "geojson", "fgb", "parquet", "inspire", "cn-mnr")
 _FOLDER_FORMATS = {"geojson": ("GeoJSON", ".geojson"), "fgb": ("FlatGeobuf", ".fgb"),
                    "parquet": (None, ".parquet")}
+CN_MNR_DRIVERS = ("gpkg", "shp")
 INSPIRE = "http://inspire.ec.europa.eu/codelist/"
 #: INSPIRE LevelOfSpatialPlanValue for each plan level.
 LEVEL_OF_SPATIAL_PLAN = {"national": "national", "provincial": "regional",
@@ -43,11 +48,12 @@ def crosswalk() -> pd.DataFrame:
                        keep_default_na=False).set_index("zone_class")
 
 
-def export(plan: Plan, path: str | Path, fmt: str = "gpkg") -> Path:
+def export(plan: Plan, path: str | Path, fmt: str = "gpkg", **cn_mnr_options) -> Path:
     """Export ``plan`` to ``path`` in one of :data:`FORMATS`.
 
     Folder formats (``geojson``, ``fgb``, ``parquet``) write one file per layer plus the
-    non-spatial tables and a ``plan.json``; the others write one GeoPackage.
+    non-spatial tables and a ``plan.json``; the others write one GeoPackage. ``cn-mnr`` takes
+    the options of :func:`write_cn_mnr` (``profile``, ``crs``, ``driver``, ``include_schematic``).
 
     Examples
     --------
@@ -55,13 +61,15 @@ def export(plan: Plan, path: str | Path, fmt: str = "gpkg") -> Path:
     """
     if fmt not in FORMATS:
         raise ZoningError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if cn_mnr_options and fmt != "cn-mnr":
+        raise ZoningError(f"options {sorted(cn_mnr_options)} apply to the cn-mnr format only")
     path = Path(path)
     if fmt == "gpkg":
         return write_gpkg(plan, path)
     if fmt == "inspire":
         return _write_layers(inspire_layers(plan), path)
     if fmt == "cn-mnr":
-        return _write_layers(china_mnr_layers(plan), path)
+        return write_cn_mnr(plan, path, **cn_mnr_options)
     return _write_folder(plan, path, fmt)
 
 
@@ -179,42 +187,243 @@ def inspire_layers(plan: Plan) -> dict[str, pd.DataFrame]:
             "ZoningElement_hilucsLandUse": pd.DataFrame(hilucs)}
 
 
-def china_mnr_layers(plan: Plan) -> dict[str, gpd.GeoDataFrame]:
-    """Control lines and planning zones with the layer codes and field names of the Chinese
-    territorial spatial planning database (《市级国土空间总体规划数据库规范（试行）》, 2021),
-    in CGCS2000 (EPSG:4490).
+def china_mnr_layers(plan: Plan, profile: str = "county", crs: str | int = "auto",
+                     include_schematic: bool = False) -> dict[str, gpd.GeoDataFrame]:
+    """The plan in a Chinese territorial-planning database profile (layers as GeoDataFrames).
 
-    Fields: ``BSM`` 标识码, ``YSDM`` 要素代码, ``XZQDM``/``XZQMC`` 行政区代码/名称,
-    ``MC`` 名称, ``GHFQDM``/``GHFQMC`` 规划分区代码/名称 (planning zones), ``MJ`` 面积 (m²,
-    equal-area), ``BZ`` 备注 (geometry basis and citation — the provenance stays visible).
+    Layer codes, 要素代码, fields, lengths and code lists come from the profile's data file
+    (``layers/export_profiles/``, see :mod:`zoning.profiles`). Every feature carries one
+    administrative unit: a feature spanning several counties is split into one row per
+    county (``XZQDM`` the county's 6-digit code, ``XZQMC`` its name). ``BSM`` is
+    ``XZQDM + "0000" + 8-digit sequence`` (18 characters), unique in the whole file. ``MJ`` is
+    the area on the CGCS2000 ellipsoid in m², 2 decimals, of the geometry as written.
+
+    Parameters
+    ----------
+    plan : Plan
+    profile : str
+        ``county``, ``city`` or ``sqsx`` (the 三区三线 handover layout).
+    crs : str or int
+        ``auto`` (the 3° Gauss–Krüger zone of the extent when it fits one zone, else CGCS2000
+        geographic), ``geographic``, ``gk3`` or an EPSG code (4490, 4513–4533).
+    include_schematic : bool
+        Shapes whose badge is not authoritative/approximate (schematic, envelope …) are refused
+        under official layer codes; with True they are written, and every row of the file says
+        it is not for submission (``BZ``).
+
+    Examples
+    --------
+    >>> layers = china_mnr_layers(zoning.load("cn-yongji-2035"))      # doctest: +SKIP
+    >>> layers["XZQ"].crs.to_epsg()                                     # doctest: +SKIP
+    4525
     """
-    walk = crosswalk()
+    from .stats import admin_units
+
+    layer_rows = profile_layers(profile)
+    classes = layer_zone_classes(profile)
     feats = plan.features
-    feats = feats[feats.zone_class.map(walk["cn_layer_code"]).fillna("") != ""]
     feats = feats[feats.geom_type.isin(["Polygon", "MultiPolygon"])]
-    units = plan.meta["extent_units"].split(";")
-    xzqdm = ";".join(u.removeprefix("CN:") for u in units if u.startswith("CN:"))
-    out: dict[str, gpd.GeoDataFrame] = {}
+    mapped = feats[feats.zone_class.isin([c for cs in classes.values() for c in cs])]
+    unofficial = mapped[~mapped.basis_badge.isin(OFFICIAL_BADGES)]
+    if len(unofficial) and not include_schematic:
+        listed = "; ".join(f"{f} ({b})" for f, b in zip(unofficial.feature_id,
+                                                         unofficial.basis_badge))
+        raise ExportError(
+            f"{len(unofficial)} feature(s) of {plan.plan_id} are not official shapes and would "
+            f"stand under official layer codes: {listed}. Swap in the official delineation "
+            "(zoning adopt) or pass include_schematic=True (--include-schematic) for a file "
+            "marked as not for submission")
+    marked = bool(len(unofficial))
     extent = shapely.from_wkt(plan.meta["extent_wkt"])
-    xzq = gpd.GeoDataFrame({"BSM": [1], "YSDM": ["1000600100"], "XZQDM": [xzqdm],
-                            "XZQMC": [plan.meta["title"]],
-                            "MJ": [round(float(area_km2(gpd.GeoSeries([extent], crs=CRS))[0]) * 1e6, 1)]},
-                           geometry=[extent], crs=CRS)
-    out["XZQ"] = xzq.to_crs("EPSG:4490")
-    for code, group in feats.groupby(feats.zone_class.map(walk["cn_layer_code"])):
-        ysdm = group.zone_class.map(walk["cn_ysdm"]).fillna("")
-        gdf = gpd.GeoDataFrame({
-            "BSM": range(1, len(group) + 1), "YSDM": ysdm.values, "XZQDM": xzqdm,
-            "XZQMC": plan.meta["title"], "MC": group["name"].values,
-            "MJ": (area_km2(group) * 1e6).round(1),
-            "BZ": [f"{b}; {fid}; lines {lines}" for b, fid, lines in
-                   zip(group.geometry_basis, group.feature_id, group.source_lines)],
-        }, geometry=group.geometry.values, crs=CRS)
-        if code == "GHFQ":
-            gdf["GHFQDM"] = group.zone_class.str.removeprefix("planning_zone_").values
-            gdf["GHFQMC"] = group["name"].values
-        out[code] = gdf.to_crs("EPSG:4490")
+    units = admin_units(plan)
+    units = units[units.unit_id.str.startswith("CN:")]
+    if units.empty:
+        raise ExportError(f"{plan.plan_id} has no Chinese administrative units; the cn-mnr "
+                          "profiles need XZQDM codes")
+    units = units.assign(xzqdm=units.unit_id.str.removeprefix("CN:"),
+                         geometry=shapely.intersection(units.geometry.values, extent))
+    epsg = choose_crs(extent.bounds, crs)
+    sequence: dict[str, int] = {}
+    out: dict[str, gpd.GeoDataFrame] = {}
+    for layer, row in layer_rows.iterrows():
+        if classes[layer] == ["plan_extent"]:
+            pieces = gpd.GeoDataFrame({
+                "xzqdm": units.xzqdm.values, "xzqmc": units["name"].values, "name": units["name"].values,
+                "zone_class": "plan_extent", "basis_badge": "approximate",
+                "feature_id": plan.plan_id + "/extent", "source_lines": "",
+            }, geometry=units.geometry.values, crs=CRS)
+        else:
+            pieces = _split_by_unit(feats[feats.zone_class.isin(classes[layer])], units)
+        if pieces.empty:
+            continue
+        out[layer] = _profile_rows(pieces, profile, layer, row.ysdm, epsg, sequence, marked)
     return out
+
+
+def _split_by_unit(feats: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """One row per (feature, unit) with the part of the feature inside the unit."""
+    rows, geoms = [], []
+    tree = shapely.STRtree(units.geometry.values)
+    for feat in feats.itertuples():
+        for j in tree.query(feat.geometry, predicate="intersects"):
+            piece = shapely.intersection(feat.geometry, units.geometry.values[j])
+            parts = [p for p in shapely.get_parts(piece)
+                     if isinstance(p, shapely.Polygon) and p.length > 0
+                     and 2 * p.area / p.length >= _SPLIT_SLIVER_DEG]
+            if not parts:
+                continue
+            rows.append({"xzqdm": units.xzqdm.values[j], "xzqmc": units["name"].values[j],
+                         "name": feat.name, "zone_class": feat.zone_class,
+                         "basis_badge": feat.basis_badge, "feature_id": feat.feature_id,
+                         "source_lines": feat.source_lines})
+            geoms.append(shapely.MultiPolygon(parts))
+    return gpd.GeoDataFrame(rows, geometry=geoms, crs=CRS) if rows else gpd.GeoDataFrame(
+        geometry=[], crs=CRS)
+
+
+#: Parts of a feature inside a unit narrower than this (mean width, degrees; about 1 m) are
+#: where the feature and the unit share a boundary drawn from the same source, not content.
+_SPLIT_SLIVER_DEG = 1e-5
+
+
+def _fit_bytes(text: str, nbytes: int, encoding: str = "utf-8") -> str:
+    """``text`` cut to at most ``nbytes`` bytes in ``encoding`` without splitting a character."""
+    while len(text.encode(encoding)) > nbytes:
+        text = text[:-1]
+    return text
+
+
+def _profile_rows(pieces: gpd.GeoDataFrame, profile: str, layer: str, ysdm: str, epsg: int,
+                  sequence: dict[str, int], marked: bool) -> gpd.GeoDataFrame:
+    fields = profile_fields(profile, layer)
+    geoms = gpd.GeoSeries(pieces.geometry.values, crs=CRS).to_crs(epsg)
+    area = ellipsoid_area_m2(geoms)
+    bsm = []
+    for code in pieces.xzqdm:
+        sequence[code] = sequence.get(code, 0) + 1
+        bsm.append(f"{code}0000{sequence[code]:08d}")
+    notes = []
+    for feat_id, badge, lines in zip(pieces.feature_id, pieces.basis_badge, pieces.source_lines):
+        note = f"{badge}; {feat_id}" + (f"; lines {lines}" if lines else "")
+        notes.append(f"{NOT_FOR_SUBMISSION}; {note}" if marked else note)
+    columns: dict[str, object] = {}
+    for name, spec in fields.iterrows():
+        codes = {r.zone_class: (r.code, r.name_zh) for r in
+                 domains()[domains().domain == spec.domain].itertuples() if r.zone_class}
+        value = {
+            "bsm": bsm, "ysdm": [ysdm] * len(pieces), "xzqdm": list(pieces.xzqdm),
+            "xzqmc": list(pieces.xzqmc), "name": list(pieces["name"]), "note": notes,
+            "area_m2": list(area),
+            "domain_code": [codes.get(c, (None, None))[0] for c in pieces.zone_class],
+            "domain_name": [codes.get(c, (None, None))[1] for c in pieces.zone_class],
+        }.get(spec.fill, [None] * len(pieces))
+        if spec.type == "Double":
+            value = [None if v is None else round(float(v), int(spec.decimals or 0)) for v in value]
+        elif spec.type == "Text":
+            value = [None if v is None else _fit_bytes(str(v), int(spec.length)) for v in value]
+        columns[name] = value
+    return gpd.GeoDataFrame(columns, geometry=geoms.values, crs=epsg)
+
+
+def write_cn_mnr(plan: Plan, path: str | Path, profile: str = "county", crs: str | int = "auto",
+                 driver: str = "gpkg", include_schematic: bool = False) -> Path:
+    """Write a cn-mnr database: one GeoPackage, or a folder of ESRI Shapefiles (with .cpg).
+
+    Declared field types and lengths are the profile's (GeoPackage ``TEXT(n)``, DBF
+    ``C(n)``/``N(w,d)``). See :func:`china_mnr_layers` for the other parameters.
+    """
+    if driver not in CN_MNR_DRIVERS:
+        raise ZoningError(f"unknown cn-mnr driver {driver!r}; choose one of "
+                          f"{', '.join(CN_MNR_DRIVERS)}")
+    layers = china_mnr_layers(plan, profile, crs, include_schematic)
+    path = Path(path)
+    encoding = profiles().at[profile, "shp_encoding"]
+    if driver == "gpkg":
+        with atomic_path(path) as tmp:
+            for name, gdf in layers.items():
+                pyogrio.write_dataframe(gdf, tmp, layer=name, driver="GPKG", promote_to_multi=True)
+            _declare_gpkg_lengths(tmp, {n: profile_fields(profile, n) for n in layers})
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp.chmod(0o755)
+    try:
+        for name, gdf in layers.items():
+            pyogrio.write_dataframe(gdf, tmp / f"{name}.shp", driver="ESRI Shapefile",
+                                    encoding=encoding, promote_to_multi=True)
+            _set_dbf_widths(tmp / f"{name}.dbf", profile_fields(profile, name), encoding)
+        _replace_folder(tmp, path)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, (ZoningError, KeyboardInterrupt, SystemExit)):
+            raise
+        raise ExportError(f"export to {path} failed ({exc}); any previous output is intact") from exc
+    return path
+
+
+def _declare_gpkg_lengths(path: Path, fields: dict[str, pd.DataFrame]) -> None:
+    """Declare ``TEXT(n)`` for the profile's text fields (GeoPackage's maximum length).
+
+    GDAL writes plain ``TEXT``; only the declared type changes (its affinity stays TEXT), so
+    the stored data and the R-tree triggers are untouched.
+    """
+    with sqlite3.connect(path) as con:
+        version = con.execute("pragma schema_version").fetchone()[0]
+        con.execute("pragma writable_schema = on")
+        for table, spec in fields.items():
+            (sql,) = con.execute("select sql from sqlite_master where type='table' and name=?",
+                                 (table,)).fetchone()
+            for name, row in spec[spec.type == "Text"].iterrows():
+                sql = sql.replace(f'"{name}" TEXT,', f'"{name}" TEXT({int(row.length)}),').replace(
+                    f'"{name}" TEXT)', f'"{name}" TEXT({int(row.length)}))')
+            con.execute("update sqlite_master set sql=? where type='table' and name=?",
+                        (sql, table))
+        con.execute(f"pragma schema_version = {version + 1}")
+        con.execute("pragma writable_schema = off")
+    with sqlite3.connect(path) as con:
+        if con.execute("pragma integrity_check").fetchone()[0] != "ok":
+            raise ExportError(f"{path}: declaring field lengths broke the GeoPackage")
+
+
+def _set_dbf_widths(path: Path, spec: pd.DataFrame, encoding: str) -> None:
+    """Rewrite a DBF with the profile's widths: ``C(length)`` text, ``N(20, decimals)`` numbers."""
+    data = path.read_bytes()
+    count, header_len, record_len, old = dbf_fields(data)
+    new = []
+    for name, kind, _, _ in old:
+        row = spec.loc[name]
+        if row.type == "Text":
+            new.append((name, "C", int(row.length), 0))
+        else:
+            new.append((name, "N", 20 if row.type == "Double" else 10, int(row.decimals or 0)))
+    records = []
+    for r in range(count):
+        rec = data[header_len + r * record_len: header_len + (r + 1) * record_len]
+        pos, out = 1, [rec[:1]]
+        for (name, kind, width, _), (_, new_kind, new_width, new_dec) in zip(old, new):
+            raw = rec[pos:pos + width]
+            pos += width
+            if new_kind == "C":
+                value = raw.decode(encoding).rstrip(" ").encode(encoding)
+                if len(value) > new_width:
+                    raise ExportError(f"{path.name}: {name} value {value.decode(encoding)!r} "
+                                      f"is longer than {new_width} bytes")
+                out.append(value.ljust(new_width, b" "))
+            else:
+                text = raw.decode("ascii").strip()
+                cell = "" if not text or text.startswith("*") else (
+                    f"{float(text):.{new_dec}f}" if new_dec else str(int(float(text))))
+                if len(cell) > new_width:
+                    raise ExportError(f"{path.name}: {name} value {cell} does not fit N({new_width})")
+                out.append(cell.rjust(new_width).encode("ascii"))
+        records.append(b"".join(out))
+    new_header_len = 32 + 32 * len(new) + 1
+    new_record_len = 1 + sum(w for _, _, w, _ in new)
+    header = bytearray(data[:32])
+    header[8:12] = struct.pack("<HH", new_header_len, new_record_len)
+    descriptors = b"".join(n.encode("ascii").ljust(11, b"\0") + k.encode("ascii") + b"\0" * 4
+                           + bytes([w, d]) + b"\0" * 14 for n, k, w, d in new)
+    path.write_bytes(bytes(header) + descriptors + b"\r" + b"".join(records) + b"\x1a")
 
 
 _SAFE = re.compile(r"[^a-z0-9_]")

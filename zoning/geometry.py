@@ -157,6 +157,34 @@ def area_km2(gdf: gpd.GeoSeries | gpd.GeoDataFrame) -> np.ndarray:
     return geoms.to_crs(EQUAL_AREA_CRS).area.to_numpy() / 1e6
 
 
+#: The CGCS2000 ellipsoid (same a as GRS 80; 1/f 298.257222101).
+CGCS2000_GEOD = pyproj.Geod(a=6378137.0, rf=298.257222101)
+_DENSIFY_M = 50.0
+
+
+def ellipsoid_area_m2(geoms: gpd.GeoSeries) -> np.ndarray:
+    """Area of each polygon on the CGCS2000 ellipsoid in m² (geodesic, not a planar area).
+
+    Lines and points have no area (0); of a collection only the polygons count.
+
+    Edges are densified where they are straight (0.01° in a geographic CRS, 50 m in a
+    projected one) so that a Gauss–Krüger file and its geographic twin give the same area.
+    """
+    if geoms.crs is None:
+        raise ValueError("ellipsoid_area_m2 needs a CRS")
+    step = _DENSIFY_DEG if geoms.crs.is_geographic else _DENSIFY_M
+    dense = gpd.GeoSeries(shapely.segmentize(geoms.values, step), crs=geoms.crs).to_crs(4490)
+    out = np.zeros(len(dense))
+    for i, geom in enumerate(dense.values):
+        if geom is None or geom.is_empty:
+            continue
+        polygons = [q for p in shapely.get_parts(geom) for q in shapely.get_parts(p)
+                    if isinstance(q, shapely.Polygon)]
+        out[i] = sum(abs(CGCS2000_GEOD.geometry_area_perimeter(shapely.orient_polygons(p))[0])
+                     for p in polygons)
+    return out
+
+
 def length_km(gdf: gpd.GeoSeries | gpd.GeoDataFrame) -> np.ndarray:
     """Geodesic length of each geometry in km (WGS84 ellipsoid)."""
     geod = pyproj.Geod(ellps="WGS84")

@@ -63,6 +63,71 @@ def read_vector(path: str | Path, layer: str | None = None, *, crs=None) -> gpd.
     return gdf
 
 
+def package_layers(path: str | Path) -> dict[str, tuple[Path, str | None]]:
+    """Vector layers of a delivery package, by name → (file, layer within the file).
+
+    A GeoPackage or FileGDB (``.gdb`` folder) gives its layers; any other folder gives each
+    Shapefile (and other single-layer vector file) in it, named by file stem.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ZoningError(f"no such file or folder: {path}")
+    if path.is_dir() and path.suffix.lower() != ".gdb":
+        files = sorted(f for f in path.iterdir() if f.suffix.lower() in (
+            ".shp", ".gpkg", ".geojson", ".fgb") and not f.name.startswith("."))
+        out: dict[str, tuple[Path, str | None]] = {}
+        for f in files:
+            if f.suffix.lower() == ".gpkg":
+                out.update(package_layers(f))
+            else:
+                out[f.stem] = (f, None)
+        if not out:
+            raise ZoningError(f"{path} holds no Shapefile, GeoPackage or other vector file")
+        return out
+    try:
+        names = pyogrio.list_layers(path)
+    except pyogrio.errors.DataSourceError as exc:
+        raise ZoningError(f"cannot read {path} as a vector package: {exc}") from exc
+    return {str(name): (path, str(name)) for name, kind in names if kind is not None}
+
+
+def dbf_fields(data: bytes) -> tuple[int, int, int, list[tuple[str, str, int, int]]]:
+    """Record count, header length, record length and (name, type, width, decimals) of a DBF."""
+    import struct
+
+    count, header_len, record_len = struct.unpack("<IHH", data[4:12])
+    fields, offset = [], 32
+    while offset < len(data) and data[offset] != 0x0D:
+        desc = data[offset:offset + 32]
+        fields.append((desc[:11].split(b"\0")[0].decode("ascii"), chr(desc[11]), desc[16],
+                       desc[17]))
+        offset += 32
+    return count, header_len, record_len, fields
+
+
+def declared_lengths(source: Path, layer: str | None) -> dict[str, int] | None:
+    """Declared maximum length of each text field (GeoPackage ``TEXT(n)``, DBF ``C(n)``).
+
+    None where the format does not say (FileGDB, GeoJSON …); a text field declared without a
+    length maps to 0.
+    """
+    import re
+
+    if source.suffix.lower() == ".shp":
+        dbf = source.with_suffix(".dbf")
+        if not dbf.exists():
+            return None
+        return {n: w for n, kind, w, _ in dbf_fields(dbf.read_bytes())[3] if kind == "C"}
+    if source.suffix.lower() == ".gpkg":
+        with sqlite3.connect(source) as con:
+            row = con.execute("select sql from sqlite_master where type='table' and name=?",
+                              (layer,)).fetchone()
+        if row is None:
+            return None
+        return {m[0]: int(m[1] or 0) for m in re.findall(r'"([^"]+)" TEXT(?:\((\d+)\))?', row[0])}
+    return None
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; rename it over ``target`` on success only.
