@@ -92,7 +92,8 @@ def run_notebook(name, workdir: Path, keep: list[str], parameters: dict | None =
     """Execute notebook ``name`` in a fresh kernel; return its variables ``keep`` (unpickled).
 
     ``parameters`` are assigned in a cell inserted after the cell tagged ``parameters``, as a
-    reader editing that cell would.
+    reader editing that cell would. The kernel runs without the plans' source texts
+    (``ZONING_SOURCES``), as on a user's machine.
     """
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     if parameters:
@@ -107,7 +108,13 @@ def run_notebook(name, workdir: Path, keep: list[str], parameters: dict | None =
         f"    _pickle.dump({{_k: globals()[_k] for _k in {keep!r}}}, _f)"))
     client = NotebookClient(nb, timeout=900, kernel_name="python3",
                             resources={"metadata": {"path": str(workdir)}})
-    client.execute()
+    # as on a planner's machine: no plan source texts or research digests beside the checkout
+    hidden = {k: os.environ.pop(k) for k in ("ZONING_SOURCES", "ZONING_RESEARCH")
+              if k in os.environ}
+    try:
+        client.execute()
+    finally:
+        os.environ.update(hidden)
     errors = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs
               if o.output_type == "error"]
     assert not errors, [f"{e.ename}: {e.evalue}" for e in errors]
