@@ -271,7 +271,12 @@ def _lineage():
 
 
 def _rule_sets(plans, plan_ids, point, activity):
-    """Brute force: (rules that must judge the project outright, rules that may be listed)."""
+    """Brute force: (rules that must judge the project outright, rules that may be listed).
+
+    A rule must judge the project outright when its plan's area holds the site, it lies on a
+    zone of its own plan that holds the site, it names the project's activity or a broader
+    one, and it has no condition on the land it targets (``applies_if``, where encoded).
+    """
     up = _lineage()
     related = up[activity] | {c for c, chain in up.items() if activity in chain}
     must, may = set(), set()
@@ -284,16 +289,30 @@ def _rule_sets(plans, plan_ids, point, activity):
         features = rules.features.fillna("").str.split(";").map(set)
         own = (zone_classes.map(lambda c: bool(c & set(here[pid].zone_class)))
                | features.map(lambda f: bool(f & set(here[pid].feature_id))))
-        must |= set(rules.rule_id[own & acts.map(lambda a: bool(a & up[activity]))])
+        in_area = shapely.from_wkt(plans[pid].meta["extent_wkt"]).intersects(point)
+        unconditional = (rules["applies_if"].fillna("").astype(str).str.strip() == ""
+                         if "applies_if" in rules else pd.Series(True, index=rules.index))
+        if in_area:
+            must |= set(rules.rule_id[own & unconditional
+                                      & acts.map(lambda a: bool(a & up[activity]))])
         anywhere = zone_classes.map(lambda c: bool(c & classes)) | own
         may |= set(rules.rule_id[anywhere & acts.map(lambda a: bool(a & related))])
     return must, may
 
 
+def _binding(long):
+    """Rows that may decide a verdict (not rules of a plan whose area does not hold the site,
+    where the result says so)."""
+    if "in_plan_area" in long:
+        return long[long.in_plan_area.fillna(True).astype(bool)]
+    return long
+
+
 def _check_rules(plans, plan_ids, long, point, activity):
     must, may = _rule_sets(plans, plan_ids, point, activity)
     listed = set(long.rule_id.dropna())
-    firm = set(long.rule_id[(long.condition.fillna("") == "") & long.rule_id.notna()])
+    binding = _binding(long)
+    firm = set(binding.rule_id[(binding.condition.fillna("") == "") & binding.rule_id.notna()])
     assert must <= firm, sorted(must - firm)
     assert listed <= may, sorted(listed - may)
     ruled = long[long.rule_id.notna()]
@@ -310,15 +329,16 @@ def test_compliance_every_planted_project_gets_the_plans_rules(plans, comply_run
 
 def test_compliance_summary_is_the_most_serious_firm_verdict(comply_run):
     summary, verdicts, ladder = comply_run["summary"], comply_run["verdicts"], comply_run["ladder"]
-    assert set(verdicts.verdict) <= set(ladder)
+    assert set(_binding(verdicts).verdict) <= set(ladder)
+    assert set(summary.verdict) <= set(ladder)
     for name, row in summary.iterrows():
-        long = verdicts.loc[[name]]
+        long = _binding(verdicts.loc[[name]])
         firm = long[(long.condition.fillna("") == "") & long.rule_id.notna()]
         if len(firm):
             assert row.verdict == min(firm.verdict, key=ladder.index), name
     # the factory in the red line meets the red line's prohibition on construction: its
     # verdict is that of a prohibited rule, the most serious of all its rules
-    red = verdicts.loc[["factory in red line"]]
+    red = _binding(verdicts.loc[["factory in red line"]])
     prohibited = red[(red.effect == "prohibited") & (red.condition.fillna("") == "")]
     assert len(prohibited)
     assert summary.loc["factory in red line", "verdict"] in set(prohibited.verdict)
@@ -335,6 +355,8 @@ def test_compliance_broader_and_narrower_activities(plans, comply_run):
     must = _check_rules(plans, pids, housing, point, "housing")
     # a prohibition on construction in the red line judges housing outright
     shanxi_rules = plans["cn-shanxi-2035"].tables["rules"]
+    if "applies_if" in shanxi_rules:      # rules aimed at some land inside the zone only
+        shanxi_rules = shanxi_rules[shanxi_rules.applies_if.fillna("").astype(str) == ""]
     on_construction = set(shanxi_rules.rule_id[
         (shanxi_rules.effect == "prohibited")
         & shanxi_rules.zone_classes.fillna("").str.split(";").map(
@@ -342,7 +364,9 @@ def test_compliance_broader_and_narrower_activities(plans, comply_run):
         & shanxi_rules.activities.fillna("").str.split(";").map(
             lambda a: bool({"construction", "urban_development", "housing"} & set(a)))])
     assert on_construction and on_construction <= must
-    firm_prohibited = housing[(housing.effect == "prohibited") & (housing.condition == "")]
+    housing = _binding(housing)
+    firm_prohibited = housing[(housing.effect == "prohibited")
+                              & (housing.condition.fillna("") == "")]
     assert on_construction <= set(firm_prohibited.rule_id)
     # an undecided activity sees every rule only under a condition, which decides nothing
     undecided = comply_run["undecided"]
@@ -414,7 +438,8 @@ def test_area_tabulation_your_own_area(plans, area_run):
         feats = polygons(plans[pid].features)
         rows = mine[mine.plan_id == pid].set_index("zone_class")
         for zone_class in set(feats.zone_class[feats.intersects(area)]):
-            expected = geodesic_km2(shapely.intersection(_class_union(plans[pid], zone_class), area))
+            union = _class_union(plans[pid], zone_class)
+            expected = geodesic_km2(shapely.intersection(union, area))
             if expected < 0.01:
                 continue
             assert rows.area_km2[zone_class] == pytest.approx(expected, rel=3e-3, abs=0.05)
