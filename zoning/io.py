@@ -304,7 +304,48 @@ def read_gpkg(path: str | Path) -> Plan:
     if missing:
         raise ZoningError(f"{path} is not a zoning plan GeoPackage (missing tables {missing})")
     tables = {t: pyogrio.read_dataframe(path, layer=t, read_geometry=False) for t in TABLES}
+    _check_plan_tables(path, tables, listing)
     meta = tables.pop("plan").iloc[0].to_dict()
     layers = {name: pyogrio.read_dataframe(path, layer=name)
               for name in tables["layer_catalog"].layer}
     return Plan(MappingProxyType(meta), MappingProxyType(layers), MappingProxyType(tables))
+
+
+def _check_plan_tables(path: Path, tables: dict[str, pd.DataFrame], listing: dict) -> None:
+    """Validate a GeoPackage's ``plan`` and ``layer_catalog`` tables against the model.
+
+    A GeoPackage is input like any other: it may have been edited by hand or by anyone, and its
+    values reach maps, SQL and file names. Every problem is reported together.
+    """
+    from pydantic import ValidationError
+
+    from ._errors import PlanSpecError, Problem
+    from .spec import LayerCatalogRow, PlanRecord
+
+    problems: list[Problem] = []
+
+    def check(model, row: dict, table: str, element: str) -> None:
+        try:
+            model.model_validate(row)
+        except ValidationError as exc:
+            for err in exc.errors():
+                field = ".".join(map(str, err["loc"]))
+                problems.append(Problem(str(path), element,
+                                        f"{table}.{field}: {err['msg']} (got {err.get('input')!r})"))
+
+    plan_rows = tables["plan"]
+    if len(plan_rows) != 1:
+        problems.append(Problem(str(path), "plan", f"the plan table must hold exactly one row, "
+                                                   f"not {len(plan_rows)}"))
+    else:
+        row = plan_rows.iloc[0]
+        check(PlanRecord, row.where(row.notna(), None).to_dict(), "plan", "plan")
+    for i, row in enumerate(tables["layer_catalog"].to_dict("records")):
+        check(LayerCatalogRow, row, "layer_catalog", f"row {i + 1}")
+        if row.get("layer") not in listing:
+            problems.append(Problem(str(path), f"row {i + 1}",
+                                    f"layer_catalog names layer {row.get('layer')!r}, which the "
+                                    "file does not hold"))
+    if problems:
+        plan_id = str(plan_rows["plan_id"].iloc[0]) if len(plan_rows) else str(path)
+        raise PlanSpecError(plan_id, problems)

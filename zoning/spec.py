@@ -32,6 +32,10 @@ from .settings import settings
 ID = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
 FEATURE_REF = Annotated[str, Field(pattern=r"^[a-z0-9_]+/[a-z0-9][a-z0-9-]*$")]
 UNIT_REF = Annotated[str, Field(pattern=r"^(CN|NE):[A-Za-z0-9-]+$")]
+PLAN_ID = Annotated[str, Field(pattern=r"^[a-z]{2}-[a-z0-9-]+$")]
+COUNTRY = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+LANGUAGE = Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]    # ISO 639-1 or 639-3 code
+LEVEL = Literal["national", "provincial", "municipal", "county"]
 PlaceRef = Union[int, Annotated[str, Field(pattern=r"^local:[a-z0-9][a-z0-9-]*$")]]
 NON_LAYER_FILES = ("plan", "rules", "statements")
 
@@ -195,12 +199,12 @@ class Successor(_Strict):
 
 
 class PlanMeta(_Strict):
-    plan_id: Annotated[str, Field(pattern=r"^[a-z]{2}-[a-z0-9-]+$")]
+    plan_id: PLAN_ID
     title: str
     title_en: str
-    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
-    language: Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]
-    level: Literal["national", "provincial", "municipal", "county"]
+    country: COUNTRY
+    language: LANGUAGE
+    level: LEVEL
     plan_type: str
     issuer: str
     issuer_en: str
@@ -220,6 +224,44 @@ class PlanMeta(_Strict):
     extent: AdminUnitsRecipe
     successor: Successor | None = None
     notes: str = ""
+
+
+class PlanRecord(BaseModel):
+    """The ``plan`` table of a plan GeoPackage: :class:`PlanMeta` flattened by the build.
+
+    Checked when a GeoPackage is read back (:func:`zoning.read_gpkg`), since a GeoPackage can
+    be edited by hand or come from anyone: a language is a language code, an id an id.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    plan_id: PLAN_ID
+    title: str
+    title_en: str
+    country: COUNTRY
+    language: LANGUAGE
+    level: LEVEL
+    lifecycle: Literal[LIFECYCLES]  # type: ignore[valid-type]
+    calendar: Literal["gregorian", "solar_hijri"] = "gregorian"
+    base_year: int | None = None
+    horizon_year: int
+    vision_year: int | None = None
+    horizon_year_local: int | None = None
+
+    @field_validator("base_year", "vision_year", "horizon_year_local", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value):
+        return None if value is None or (isinstance(value, str) and not value.strip()) else value
+
+
+class LayerCatalogRow(BaseModel):
+    """One row of a plan GeoPackage's ``layer_catalog`` table."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    layer: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    family: Literal[FAMILIES]  # type: ignore[valid-type]
+    geometry_type: Literal[GEOMETRY_TYPES]  # type: ignore[valid-type]
 
 
 class RuleTarget(_Strict):

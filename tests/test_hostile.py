@@ -1,0 +1,279 @@
+"""Hostile and extreme input: no script runs, no file or database is harmed, no typo takes the
+machine down (issue 13). Each test names the case of ``docs/bad-input.md`` ("Hostile input")
+it covers. The PostGIS cases are in ``tests/test_postgis.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+import yaml
+
+import zoning
+from zoning import spec, webmap
+
+MINI = Path(__file__).parent / "data" / "layers" / "cn-test-mini"
+CHROMIUM = os.environ.get("ZONING_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+#: Strings that break out of HTML text, attributes, inline JSON or <script> if not escaped;
+#: each script it could run bumps ``window.__pwned`` or opens a dialog.
+HOSTILE = [
+    'zh"><img src=x onerror="window.__pwned=(window.__pwned||0)+1">',
+    "<!--<script>",
+    "</script><script>window.__pwned=(window.__pwned||0)+1</script>",
+    '"><img src=x onerror=alert(1)>',
+    "'><svg onload=alert(2)>",
+    "<script>alert(3)</script>",
+    "&lt;b&gt;not bold&lt;/b&gt; &amp; & &#39;",
+    "line\u2028separator\u2029paragraph",
+    "\u202eevil\u202c right-to-left override \u202b\u200f",
+    "{{ 7*7 }} ${alert(4)} `backtick` %s %(x)s",
+    "javascript:alert(5)",
+    '<a href="javascript:alert(6)" id="injected">link</a>',
+    "\\u003cscript\\u003ealert(7)\\u003c/script\\u003e",
+    "<![CDATA[ ]]> <?xml version='1.0'?> <!DOCTYPE x>",
+    "名称<b id=injected>加粗</b>",
+    "<style>*{display:none!important}</style>",
+    "<iframe srcdoc='<script>parent.__pwned=1</script>'></iframe>",
+]
+
+
+def hostile(i: int) -> str:
+    return HOSTILE[i % len(HOSTILE)]
+
+
+# --- 1, 2: script injection through the web map --------------------------------------------
+
+@pytest.fixture(scope="module")
+def hostile_seeds(tmp_path_factory):
+    """A source document whose lines are the hostile strings, so they can be cited as quotes."""
+    folder = tmp_path_factory.mktemp("seeds")
+    (folder / "hostile.txt").write_text("\n".join(HOSTILE) + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture()
+def seeds_at(monkeypatch):
+    def use(folder: Path) -> None:
+        monkeypatch.setattr(spec, "SEEDS_DIR", folder)
+        spec.seed_lines.cache_clear()
+    yield use
+    spec.seed_lines.cache_clear()
+
+
+def _source(i: int) -> dict:
+    return {"section": hostile(i + 1), "lines": str(i % len(HOSTILE) + 1), "text": hostile(i)}
+
+
+def hostile_layers(folder: Path) -> Path:
+    """A copy of the mini test plan with a hostile string in every text field."""
+    target = folder / "cn-test-mini"
+    shutil.copytree(MINI, target)
+    n = iter(range(10_000))
+    plan = yaml.safe_load((target / "plan.yaml").read_text(encoding="utf-8"))
+    for key in ("title", "title_en", "issuer", "issuer_en", "approved_by", "notes", "plan_type"):
+        plan[key] = hostile(next(n))
+    plan["source_document"] = "hostile.txt"
+    plan["source"] = _source(next(n))
+    _dump(target / "plan.yaml", plan)
+    for path in target.glob("*.yaml"):
+        if path.stem in ("plan", "rules", "statements"):
+            continue
+        layer = yaml.safe_load(path.read_text(encoding="utf-8"))
+        layer["title"], layer["title_en"] = hostile(next(n)), hostile(next(n))
+        for feat in layer["features"]:
+            feat["name"], feat["name_en"] = hostile(next(n)), hostile(next(n))
+            feat["basis_detail"] = hostile(next(n))
+            feat["source"] = _source(next(n))
+            feat["attributes"] = {"note": hostile(next(n))}
+        _dump(path, layer)
+    for kind in ("rules", "statements"):
+        data = yaml.safe_load((target / f"{kind}.yaml").read_text(encoding="utf-8"))
+        for item in data[kind]:
+            i = next(n)
+            item["text"], item["text_en"] = hostile(i), hostile(i + 3)
+            item["source"] = {"section": hostile(i + 5), "lines": str(i % len(HOSTILE) + 1)}
+        _dump(target / f"{kind}.yaml", data)
+    (target / "indicators.csv").write_text(
+        "indicator_id,name,name_en,unit,base_value,base_year,target_value,target_year,comparator,"
+        "nature,measure,section,lines,text\n"
+        + "county-area," + ",".join(_csv(hostile(i)) for i in (1, 2, 3)) + ",1208.07,2020,,,,"
+        "baseline,," + _csv(hostile(4)) + ",5," + _csv(hostile(4)) + "\n", encoding="utf-8")
+    return folder
+
+
+def _csv(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _dump(path: Path, data) -> None:
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        pytest.skip(f"no Chromium at {CHROMIUM} (./dev test installs the Debian package)")
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def open_every_view(browser, path: Path) -> dict:
+    """Open the map offline, open every popup and tooltip, search, switch languages; report
+    dialogs, errors, injected elements and the features drawn."""
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    dialogs, errors = [], []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.route("**/*", lambda route: route.continue_()
+               if route.request.url.startswith(("file:", "data:")) else route.abort())
+    page.goto(path.as_uri())
+    page.wait_for_function("window.zoningMaps && window.zoningMaps.length > 0", timeout=20_000)
+    report = page.evaluate("""() => {
+        const z = window.zoningMaps[0];
+        const texts = [];
+        for (const key of Object.keys(z.layers)) {
+            for (const f of z.layers[key].features) {
+                const part = f.layer.getLayers ? f.layer.getLayers()[0] : f.layer;
+                const at = part.getLatLng ? part.getLatLng() : part.getBounds().getCenter();
+                f.layer.openPopup(at);
+                texts.push(f.layer.getPopup().getElement().textContent);
+                f.layer.openTooltip(at);
+                texts.push(f.layer.getTooltip().getElement().textContent);
+                f.layer.closeTooltip(); f.layer.closePopup();
+            }
+        }
+        for (const mode of ['local', 'en', 'both']) { z.setLanguage(mode); }
+        const search = document.querySelector('.zoning-search-input');
+        for (const q of ['<', '"', 'x', '名']) {
+            search.value = q; search.dispatchEvent(new Event('input'));
+            texts.push(document.querySelector('.zoning-search-results').textContent);
+        }
+        texts.push(document.querySelector('.zoning-layers').textContent);
+        texts.push(document.querySelector('.zoning-legend').textContent);
+        const fids = new Set();
+        document.querySelectorAll('.leaflet-pane [data-fid]').forEach(
+            el => fids.add(el.getAttribute('data-fid')));
+        const handlers = Array.from(document.querySelectorAll('*')).filter(
+            el => Array.from(el.attributes).some(a => /^on/i.test(a.name))).length;
+        return {
+            pwned: window.__pwned || 0, fids: Array.from(fids), handlers: handlers,
+            injected: document.querySelectorAll(
+                'img[src="x"], #injected, iframe, svg[onload], a[href^="javascript"], b').length,
+            scripts: document.querySelectorAll('script').length, texts: texts.join('\\n'),
+            title: document.title,
+        };
+    }""")
+    page.close()
+    report.update(dialogs=dialogs, errors=errors)
+    return report
+
+
+def _scripts_in(html: str) -> int:
+    """<script> elements the page is built with (Leaflet, runtime, data, call)."""
+    return html.count("<script")
+
+
+def assert_safe(report: dict, plan, html: str) -> None:
+    assert report["dialogs"] == [], report["dialogs"]
+    assert report["pwned"] == 0
+    assert report["injected"] == 0
+    assert report["handlers"] == 0
+    assert report["scripts"] == _scripts_in(html)
+    assert report["errors"] == [], report["errors"]
+    expected = {fid for gdf in plan.layers.values() for fid in gdf["feature_id"]}
+    assert set(report["fids"]) == expected, "every feature drawn"
+    # Escaped, not stripped: every hostile name is shown as the literal text it is.
+    names = {n for gdf in plan.layers.values() for n in gdf["name"]}
+    for name in names:
+        assert " ".join(name.split()) in " ".join(report["texts"].split()), report["texts"]
+
+
+def test_hostile_strings_from_plan_files_stay_text_in_the_map(tmp_path, hostile_seeds, seeds_at,
+                                                              browser):
+    seeds_at(hostile_seeds)
+    layers_dir = hostile_layers(tmp_path / "layers")
+    plan = zoning.build_plan("cn-test-mini", layers_dir=layers_dir)
+    assert plan.meta["title_en"] == HOSTILE[1]
+    path = webmap.write_map([plan], tmp_path / "hostile.html")
+    html = path.read_text(encoding="utf-8")
+    for needle in ("<!--<script>", "</script><script>", "\u2028"):
+        assert needle not in html.split("<script type=\"application/json\"")[1]
+    assert_safe(open_every_view(browser, path), plan, html)
+
+
+def _hostile_gpkg(mini_plan, path: Path) -> Path:
+    """The mini plan's GeoPackage with a hostile string in every free-text column."""
+    zoning.write_gpkg(mini_plan, path)
+    n = iter(range(10_000))
+    with sqlite3.connect(path) as con:
+        # The R-tree triggers call SpatiaLite functions plain sqlite3 lacks; geometry is not
+        # touched here, so the index stays right without them.
+        for (trigger,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                                      "AND name LIKE 'rtree_%'").fetchall():
+            con.execute(f'DROP TRIGGER "{trigger}"')
+        for table in ["plan", "layer_catalog", "rules", "statements", "indicators",
+                      *mini_plan.layers]:
+            columns = [r[1] for r in con.execute(f'PRAGMA table_info("{table}")')]
+            text = [c for c in columns if c in ("title", "title_en", "issuer", "issuer_en", "notes",
+                                                 "name", "name_en", "source_section", "source_text",
+                                                 "basis_detail", "text", "text_en", "section",
+                                                 "source_document", "source_lines", "unit")]
+            rows = [r[0] for r in con.execute(f'SELECT rowid FROM "{table}"')]
+            for rowid in rows:
+                for column in text:
+                    con.execute(f'UPDATE "{table}" SET "{column}" = ? WHERE rowid = ?',
+                                (hostile(next(n)), rowid))
+            if "feature_id" in columns and table in mini_plan.layers:
+                for rowid in rows:
+                    con.execute(f'UPDATE "{table}" SET feature_id = ? WHERE rowid = ?',
+                                (f"{hostile(next(n))} #{rowid}", rowid))
+    return path
+
+
+def test_hostile_strings_from_a_geopackage_stay_text_in_the_map(tmp_path, mini_plan, browser):
+    plan = zoning.read_gpkg(_hostile_gpkg(mini_plan, tmp_path / "hostile.gpkg"))
+    path = webmap.write_map([plan], tmp_path / "hostile-gpkg.html")
+    assert_safe(open_every_view(browser, path), plan, path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("column, value", [
+    ("language", 'zh"><img src=x onerror=alert(1)>'),
+    ("country", "<b>"),
+    ("plan_id", "../../etc"),
+    ("level", "galactic"),
+])
+def test_geopackage_plan_table_is_validated(tmp_path, mini_plan, column, value):
+    path = zoning.write_gpkg(mini_plan, tmp_path / "plan.gpkg")
+    with sqlite3.connect(path) as con:
+        con.execute(f'UPDATE plan SET "{column}" = ?', (value,))
+    with pytest.raises(zoning.PlanSpecError) as info:
+        zoning.read_gpkg(path)
+    assert f"plan.{column}" in str(info.value) and repr(value) in str(info.value)
+
+
+def test_geopackage_layer_catalog_is_validated(tmp_path, mini_plan):
+    path = zoning.write_gpkg(mini_plan, tmp_path / "plan.gpkg")
+    with sqlite3.connect(path) as con:
+        con.execute("UPDATE layer_catalog SET geometry_type = 'polygon<script>' WHERE rowid = 1")
+    with pytest.raises(zoning.PlanSpecError, match="layer_catalog.geometry_type"):
+        zoning.read_gpkg(path)
+
+
+def test_inline_json_escapes_markup_and_line_separators():
+    import json
+
+    data = {"name": "".join(HOSTILE)}
+    text = webmap.inline_json(data)
+    assert json.loads(text) == data
+    for raw in ("<", ">", "&", "\u2028", "\u2029"):
+        assert raw not in text
