@@ -330,8 +330,9 @@ def _check_plan_tables(path: Path, tables: dict[str, pd.DataFrame], listing: dic
         except ValidationError as exc:
             for err in exc.errors():
                 field = ".".join(map(str, err["loc"]))
+                got = err.get("input")
                 problems.append(Problem(str(path), element,
-                                        f"{table}.{field}: {err['msg']} (got {err.get('input')!r})"))
+                                        f"{table}.{field}: {err['msg']} (got {got!r})"))
 
     plan_rows = tables["plan"]
     if len(plan_rows) != 1:
