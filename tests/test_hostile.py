@@ -277,3 +277,75 @@ def test_inline_json_escapes_markup_and_line_separators():
     assert json.loads(text) == data
     for raw in ("<", ">", "&", "\u2028", "\u2029"):
         assert raw not in text
+
+
+# --- 4: citation ranges ----------------------------------------------------------------------
+
+def _citation_in_subprocess(seeds: Path, lines: str, quote: str) -> str:
+    """check_citation run under a 3 GB address-space limit, so that a range expanded into a
+    list fails with MemoryError instead of taking the machine down."""
+    import subprocess
+    import sys
+
+    code = ("import resource, sys; from pathlib import Path\n"
+            "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
+            "from zoning import spec\n"
+            "spec.SEEDS_DIR = Path(sys.argv[1])\n"
+            "print(spec.check_citation('hostile.txt', spec.Source(lines=sys.argv[2]), sys.argv[3]))")
+    done = subprocess.run([sys.executable, "-c", code, str(seeds), lines, quote],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(Path(zoning.__file__).parent.parent)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip()
+
+
+def test_huge_citation_range_is_refused_without_expanding_it(hostile_seeds):
+    message = _citation_in_subprocess(hostile_seeds, "1-999999999", HOSTILE[0])
+    assert message == f"cites line(s) 1-999999999 but hostile.txt has {len(HOSTILE) + 1} lines"
+
+
+def test_range_past_the_end_gives_one_short_message(hostile_seeds, seeds_at):
+    seeds_at(hostile_seeds)
+    message = spec.check_citation("hostile.txt", spec.Source(lines="3, 64-99999"), HOSTILE[2])
+    assert message == f"cites line(s) 64-99999 but hostile.txt has {len(HOSTILE) + 1} lines"
+
+
+def test_reversed_range_is_an_error_naming_the_range():
+    with pytest.raises(ValueError, match=r"range 66-64 is reversed \(write 64-66\)"):
+        spec.Source(lines="66-64")
+    with pytest.raises(ValueError, match="numbered from 1"):
+        spec.Source(lines="0-3")
+
+
+@pytest.mark.parametrize("quote, why", [("…", "nothing but ellipses"),
+                                        ("... … ...", "nothing but ellipses"),
+                                        ("  ", "is empty"), ("", "is empty")])
+def test_empty_quote_is_an_error(hostile_seeds, seeds_at, quote, why):
+    seeds_at(hostile_seeds)
+    assert why in spec.check_citation("hostile.txt", spec.Source(lines="1-3"), quote)
+
+
+def test_citation_problems_reach_the_plan_report(tmp_path, hostile_seeds, seeds_at):
+    """A plan file citing a reversed range, a range past the end and an ellipsis-only quote
+    gets one problem each, naming file and line; an indicator row with a reversed range too."""
+    seeds_at(hostile_seeds)
+    layers_dir = hostile_layers(tmp_path / "layers")
+    folder = layers_dir / "cn-test-mini"
+    towns = yaml.safe_load((folder / "towns.yaml").read_text(encoding="utf-8"))
+    towns["features"][0]["source"] = {"section": "x", "lines": "66-64", "text": "x"}
+    _dump(folder / "towns.yaml", towns)
+    districts = yaml.safe_load((folder / "districts.yaml").read_text(encoding="utf-8"))
+    districts["features"][0]["source"] = {"section": "x", "lines": "2-99999", "text": "x"}
+    districts["features"][1]["source"] = {"section": "x", "lines": "2", "text": "…"}
+    _dump(folder / "districts.yaml", districts)
+    csv_text = (folder / "indicators.csv").read_text(encoding="utf-8")
+    (folder / "indicators.csv").write_text(csv_text.replace(",5,", ",9-7,"), encoding="utf-8")
+    with pytest.raises(zoning.PlanSpecError) as info:
+        spec.read_plan_source("cn-test-mini", layers_dir=layers_dir, check_references=False)
+    problems = [str(p) for p in info.value.problems]
+    assert any("towns.yaml" in p and "66-64 is reversed" in p for p in problems), problems
+    assert any("districts.yaml" in p and f"2-99999 but hostile.txt has {len(HOSTILE) + 1}" in p
+               for p in problems), problems
+    assert any("districts.yaml" in p and "nothing but ellipses" in p for p in problems), problems
+    assert any("indicators.csv:2" in p and "9-7 is reversed" in p for p in problems), problems
+    assert len(problems) == 4 and max(map(len, problems)) < 300

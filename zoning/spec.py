@@ -20,7 +20,8 @@ from typing import Annotated, Any, Literal, Union
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
+                      field_validator, model_validator)
 
 from ._errors import (PlanSpecError, Problem, ReferenceLookupError, SourcesNotVerifiedWarning,
                       UnknownPlanError)
@@ -44,25 +45,48 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_lines(value: str) -> str:
+    if not re.fullmatch(r"\s*L?\d+(\s*[-–]\s*L?\d+)?(\s*,\s*L?\d+(\s*[-–]\s*L?\d+)?)*\s*",
+                        str(value)):
+        raise ValueError(f"lines {value!r} must look like '144', '144-146' or '144,196'")
+    for first, last in line_ranges(str(value)):
+        if first > last:
+            raise ValueError(f"lines {value!r}: the range {first}-{last} is reversed "
+                             f"(write {last}-{first})")
+        if first < 1:
+            raise ValueError(f"lines {value!r}: lines are numbered from 1")
+    return str(value)
+
+
+#: Cited line numbers: "144", "144-146", "144,196" (an optional "L" before each number).
+LINES = Annotated[str, AfterValidator(_check_lines)]
+
+
 class Source(_Strict):
     section: str = ""
-    lines: str
+    lines: LINES
     text: str = ""
 
-    @field_validator("lines")
-    @classmethod
-    def _lines_format(cls, value: str) -> str:
-        if not re.fullmatch(r"\s*L?\d+(\s*[-–]\s*L?\d+)?(\s*,\s*L?\d+(\s*[-–]\s*L?\d+)?)*\s*",
-                            str(value)):
-            raise ValueError(f"lines {value!r} must look like '144', '144-146' or '144,196'")
-        return str(value)
+    def line_ranges(self) -> list[tuple[int, int]]:
+        """The cited lines as ``(first, last)`` ranges, never expanded into single lines."""
+        return line_ranges(self.lines)
 
-    def line_numbers(self) -> list[int]:
-        out: list[int] = []
-        for part in self.lines.replace("L", "").replace("–", "-").split(","):
-            lo, _, hi = part.strip().partition("-")
-            out += list(range(int(lo), int(hi or lo) + 1))
-        return out
+
+def line_ranges(lines: str) -> list[tuple[int, int]]:
+    """``"144-146, 196"`` → ``[(144, 146), (196, 196)]``: ranges as written, not expanded.
+
+    Examples
+    --------
+    >>> line_ranges("L144–146, 196")
+    [(144, 146), (196, 196)]
+    >>> line_ranges("1-999999999")
+    [(1, 999999999)]
+    """
+    out = []
+    for part in lines.replace("L", "").replace("–", "-").split(","):
+        first, _, last = part.strip().partition("-")
+        out.append((int(first), int(last or first)))
+    return out
 
 
 class _Modifiers(_Strict):
@@ -301,7 +325,7 @@ class IndicatorRow(_Strict):
     nature: Literal[INDICATOR_NATURES]  # type: ignore[valid-type]
     measure: Annotated[str, Field(pattern=r"^((area_km2|count):zone_class=[a-z0-9_]+)?$")] = ""
     section: str = ""
-    lines: str
+    lines: LINES
     text: str = ""
 
     @field_validator("base_value", "target_value", "base_year", "target_year",
@@ -520,22 +544,33 @@ def _say_unverified(plan_id: str, document: str) -> None:
                   f"{document} ({where})", SourcesNotVerifiedWarning, stacklevel=4)
 
 
+def empty_quote(source: Source, quoted: str) -> str | None:
+    """Why ``quoted`` holds no words (empty, or only ellipses), or None; needs no document."""
+    if any(normalise_text(e) for e in re.split(r"…|\.\.\.", quoted)):
+        return None
+    what = "is empty" if not quoted.strip() else "holds nothing but ellipses"
+    return f"the quote {quoted.strip()!r} {what}: give the original words of line(s) {source.lines}"
+
+
 def check_citation(document: str, source: Source, quoted: str) -> str | None:
     """Return why ``quoted`` does not occur in the cited lines, or None when it does.
 
-    Returns None as well when the document is not at hand (nothing can be checked).
+    Returns None as well when the document is not at hand (nothing can be checked), unless
+    the quote is empty or only ellipses, which needs no document to see.
     """
+    why = empty_quote(source, quoted)
+    if why:
+        return why
     try:
         lines = seed_lines(document)
     except FileNotFoundError:
         return None
-    numbers = source.line_numbers()
-    bad = [n for n in numbers if not 1 <= n <= len(lines)]
-    if bad:
-        return f"cites line(s) {bad} but {document} has {len(lines)} lines"
-    if not quoted.strip():
-        return None
-    haystack = normalise_text("".join(lines[n - 1] for n in numbers))
+    ranges = source.line_ranges()
+    beyond = [f"{a}-{b}" if a != b else str(a) for a, b in ranges if b > len(lines) or a < 1]
+    if beyond:
+        return (f"cites line(s) {', '.join(beyond)} but {document} has {len(lines)} lines")
+    # Each range is at most the document long, so the haystack never outgrows the document.
+    haystack = normalise_text("".join("".join(lines[a - 1:b]) for a, b in ranges))
     for excerpt in re.split(r"…|\.\.\.", quoted):
         needle = normalise_text(excerpt)
         if needle and needle not in haystack:
@@ -712,7 +747,9 @@ def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]
         _say_unverified(src.meta.plan_id, doc)
 
     def cite(document: str, source: Source, quoted: str) -> str | None:
-        return check_citation(document, source, quoted) if verifiable else None
+        if verifiable:
+            return check_citation(document, source, quoted)
+        return empty_quote(source, quoted)
 
     why = cite(doc, src.meta.source, src.meta.source.text)
     if why:
@@ -761,8 +798,6 @@ def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]
             why = cite(doc, feat.source, feat.source.text)
             if why:
                 add(key, feat.id, why)
-            if not feat.source.text.strip():
-                add(key, feat.id, "source.text (the original words) is empty")
             g = feat.geometry
             point_or_line = g.recipe in ("place", "corridor", "river")
             if layer.geometry_type == "polygon" and point_or_line and g.buffer_km is None:
