@@ -10,11 +10,15 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import geopandas as gpd
 import pytest
+import shapely
+import shapely.affinity
 import yaml
 
 import zoning
 from zoning import spec, webmap
+from zoning.inputs import prepare
 
 MINI = Path(__file__).parent / "data" / "layers" / "cn-test-mini"
 CHROMIUM = os.environ.get("ZONING_CHROMIUM", "/usr/bin/chromium")
@@ -291,10 +295,12 @@ def _citation_in_subprocess(seeds: Path, lines: str, quote: str) -> str:
             "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
             "from zoning import spec\n"
             "spec.SEEDS_DIR = Path(sys.argv[1])\n"
-            "print(spec.check_citation('hostile.txt', spec.Source(lines=sys.argv[2]), sys.argv[3]))")
+            "source = spec.Source(lines=sys.argv[2])\n"
+            "print(spec.check_citation('hostile.txt', source, sys.argv[3]))")
+    root = str(Path(zoning.__file__).parent.parent)
     done = subprocess.run([sys.executable, "-c", code, str(seeds), lines, quote],
                           capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(Path(zoning.__file__).parent.parent)})
+                          env={**os.environ, "PYTHONPATH": root})
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout.strip()
 
@@ -349,3 +355,55 @@ def test_citation_problems_reach_the_plan_report(tmp_path, hostile_seeds, seeds_
     assert any("districts.yaml" in p and "nothing but ellipses" in p for p in problems), problems
     assert any("indicators.csv:2" in p and "9-7 is reversed" in p for p in problems), problems
     assert len(problems) == 4 and max(map(len, problems)) < 300
+
+
+# --- 5: antimeridian -------------------------------------------------------------------------
+
+#: 0.2° × 0.2° in the Pacific at Yongji's latitude: read the long way round it would cover
+#: Yongji (110.4° E, 34.9° N).
+PACIFIC = shapely.Polygon([(179.9, 34.8), (-179.9, 34.8), (-179.9, 35.0), (179.9, 35.0)])
+
+
+def test_ring_across_the_antimeridian_is_cut_there():
+    cut = prepare(PACIFIC, crs="EPSG:4326").geometry.iloc[0]
+    by_hand = shapely.MultiPolygon([shapely.box(179.9, 34.8, 180, 35.0),
+                                    shapely.box(-180, 34.8, -179.9, 35.0)])
+    assert cut.geom_type == "MultiPolygon"
+    assert shapely.equals(cut, by_hand)
+    assert shapely.get_coordinates(cut)[:, 0].tolist().count(179.9) >= 2   # exact, no drift
+
+
+def test_line_across_the_antimeridian_is_cut_at_the_hand_computed_point():
+    line = shapely.LineString([(179.5, 0), (-179.5, 1)])
+    cut = prepare(line, crs="EPSG:4326").geometry.iloc[0]
+    # the crossing is half-way in longitude (179.5 → 180.5), so half-way in latitude
+    by_hand = shapely.MultiLineString([[(179.5, 0), (180, 0.5)], [(-180, 0.5), (-179.5, 1)]])
+    assert shapely.equals(cut, by_hand)
+
+
+def test_hole_across_the_antimeridian_stays_a_hole():
+    shell = [(179, -1), (-179, -1), (-179, 1), (179, 1)]
+    hole = [(179.5, -0.5), (179.5, 0.5), (-179.5, 0.5), (-179.5, -0.5)]
+    cut = prepare(shapely.Polygon(shell, [hole]), crs="EPSG:4326").geometry.iloc[0]
+    by_hand = shapely.MultiPolygon([
+        shapely.box(179, -1, 180, 1).difference(shapely.box(179.5, -0.5, 180, 0.5)),
+        shapely.box(-180, -1, -179, 1).difference(shapely.box(-180, -0.5, -179.5, 0.5))])
+    assert shapely.equals(cut, by_hand)
+
+
+def test_ring_round_a_pole_is_rejected():
+    cap = shapely.Polygon([(0, 80), (120, 80), (-120, 80)])
+    with pytest.raises(zoning.GeometryInputError, match="round a pole"):
+        prepare(cap, crs="EPSG:4326")
+
+
+def test_pacific_ring_touches_nothing_in_yongji(plans):
+    from conftest import plan_or_skip
+
+    yongji = plan_or_skip(plans, "cn-yongji-2035")
+    sites = gpd.GeoDataFrame({"site": ["pacific"]}, geometry=[PACIFIC], crs="EPSG:4326")
+    assert len(zoning.query(sites, [yongji])) == 0
+    assert zoning.tabulate([yongji], sites)["area_km2"].sum() == 0
+    # the same ring moved onto Yongji does hit it, so the query itself is not blind
+    moved = shapely.affinity.translate(shapely.box(179.9, 34.8, 180.1, 35.0), xoff=110.4 - 180)
+    assert len(zoning.query(gpd.GeoDataFrame(geometry=[moved], crs="EPSG:4326"), [yongji])) > 0
