@@ -407,3 +407,117 @@ def test_pacific_ring_touches_nothing_in_yongji(plans):
     # the same ring moved onto Yongji does hit it, so the query itself is not blind
     moved = shapely.affinity.translate(shapely.box(179.9, 34.8, 180.1, 35.0), xoff=110.4 - 180)
     assert len(zoning.query(gpd.GeoDataFrame(geometry=[moved], crs="EPSG:4326"), [yongji])) > 0
+
+
+# --- 6: plan files ---------------------------------------------------------------------------
+
+@pytest.fixture()
+def plan_dir(tmp_path, hostile_seeds, seeds_at):
+    """A valid copy of the mini plan (its quotes cited from the hostile seed document)."""
+    seeds_at(hostile_seeds)
+    layers_dir = hostile_layers(tmp_path / "layers")
+    spec.read_plan_source("cn-test-mini", layers_dir=layers_dir)      # valid as it stands
+    return layers_dir
+
+
+def _problems(layers_dir: Path, check_references: bool = True) -> list[str]:
+    with pytest.raises(zoning.PlanSpecError) as info:
+        spec.read_plan_source("cn-test-mini", layers_dir=layers_dir,
+                              check_references=check_references)
+    return [str(p) for p in info.value.problems]
+
+
+def _unit_layer(folder: Path, units: list[str], **recipe) -> None:
+    feature = {"id": "far-unit", "name": "x", "name_en": "x",
+               "zone_class": "schematic_admin_unit", "regulation": "informative",
+               "source": _source(0),
+               "geometry": {"recipe": "admin_units", "units": units, **recipe}}
+    _dump(folder / "units.yaml", {"layer": "units", "title": "x", "title_en": "x",
+                                  "family": "overlay", "geometry_type": "polygon",
+                                  "features": [feature]})
+
+
+def test_duplicate_yaml_key_is_an_error_naming_both_lines(plan_dir):
+    path = plan_dir / "cn-test-mini" / "plan.yaml"
+    text = path.read_text(encoding="utf-8")
+    # YAML, like str.splitlines, also breaks lines at U+2028/2029, which the corpus holds
+    lines = text.splitlines()
+    first = lines.index(next(line for line in lines if line.startswith("title_en:"))) + 1
+    path.write_text(text + "title_en: second title\n", encoding="utf-8")
+    again = len(lines) + 1
+    problems = _problems(plan_dir, check_references=False)
+    assert problems == [f"layers/cn-test-mini/plan.yaml:{again}: [file] key 'title_en' is given "
+                        f"twice (first on line {first}); YAML would keep only the last one"]
+
+
+def test_duplicate_key_inside_a_feature_is_found_too(plan_dir):
+    path = plan_dir / "cn-test-mini" / "towns.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "  zone_class: urban_centre\n", "  zone_class: urban_centre\n  zone_class: urban_centre\n"),
+        encoding="utf-8")
+    problems = _problems(plan_dir, check_references=False)
+    assert len(problems) == 1 and "key 'zone_class' is given twice" in problems[0]
+
+
+def test_admin_unit_far_outside_the_plan_is_an_error(plan_dir):
+    folder = plan_dir / "cn-test-mini"
+    _unit_layer(folder, ["CN:110101"])                 # a Beijing district in a Yongji plan
+    problems = _problems(plan_dir)
+    assert len(problems) == 1
+    assert "units.yaml" in problems[0] and "CN:110101 东城区 lies outside the plan extent " \
+                                           "(0% of it inside)" in problems[0]
+    # a neighbour's band reaching in is fine; the same band from Beijing is not
+    _unit_layer(folder, ["CN:140830"], buffer_km=5, clip="plan_area")
+    spec.read_plan_source("cn-test-mini", layers_dir=plan_dir)
+    _unit_layer(folder, ["CN:110101"], buffer_km=5, clip="plan_area")
+    assert "beyond its buffer_km 5" in _problems(plan_dir)[0]
+    # declared as context, the plan may name it
+    _unit_layer(folder, ["CN:110101"], context=True)
+    spec.read_plan_source("cn-test-mini", layers_dir=plan_dir)
+
+
+def test_validate_catches_circular_recipes(plan_dir):
+    folder = plan_dir / "cn-test-mini"
+    base = {"name": "x", "name_en": "x", "zone_class": "schematic_admin_unit",
+            "regulation": "informative", "source": _source(0)}
+    _dump(folder / "loops.yaml", {
+        "layer": "loops", "title": "x", "title_en": "x", "family": "overlay",
+        "geometry_type": "polygon", "features": [
+            {"id": "a", **base, "geometry": {"recipe": "features", "of": ["loops/b"]}},
+            {"id": "b", **base, "geometry": {"recipe": "features", "of": ["loops/c"]}},
+            {"id": "c", **base, "geometry": {"recipe": "plan_area", "clip": "loops/a"}},
+            {"id": "d", **base, "geometry": {"recipe": "features", "of": ["loops/a"]}},
+            {"id": "e", **base, "geometry": {"recipe": "features", "of": ["loops/e"]}}]})
+    problems = _problems(plan_dir, check_references=False)
+    assert sorted(p.split("] ", 1)[1] for p in problems) == [
+        "circular geometry: loops/a → loops/b → loops/c → loops/a (each needs the next "
+        "through 'of', 'clip' or 'within')",
+        "circular geometry: loops/e → loops/e (each needs the next through 'of', 'clip' or "
+        "'within')"]
+
+
+def test_unclosed_csv_quote_is_reported_where_it_opens(plan_dir):
+    path = plan_dir / "cn-test-mini" / "indicators.csv"
+    header = path.read_text(encoding="utf-8").split("\n")[0]
+    row = f"county-area,名,Name,km2,1208.07,2020,,,,baseline,,s,5,{HOSTILE[4]}"
+    broken = row.replace(",1208.07,", ',"1208.07,', 1)       # line 3: the quote never closes
+    lines = [header, row.replace("county-area", "a-1"), broken] + [
+        row.replace("county-area", f"b-{i}") for i in range(14)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    problems = _problems(plan_dir, check_references=False)
+    assert len(problems) == 1
+    assert problems[0].startswith("layers/cn-test-mini/indicators.csv:3: [row] a quoted value "
+                                  "opened on line 3 runs on to line ")
+
+
+@pytest.mark.parametrize("name", ["rules.yaml", "indicators.csv"])
+def test_non_utf8_file_names_the_line(plan_dir, name):
+    path = plan_dir / "cn-test-mini" / name
+    lines = path.read_bytes().split(b"\n")
+    column = len(lines[1].decode("utf-8")) + len(" Gr") + 1
+    lines[1] = lines[1] + " Gr\u00fc\u00dfe".encode("latin-1")         # line 2 in Latin-1
+    path.write_bytes(b"\n".join(lines))
+    problems = _problems(plan_dir, check_references=False)
+    assert len(problems) == 1
+    assert problems[0].startswith(f"layers/cn-test-mini/{name}:2: [file] not UTF-8 text: "
+                                  f"byte b'\\xfc' at column {column} ")

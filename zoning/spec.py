@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
+import math
 import re
 import unicodedata
 import warnings
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import pandas as pd
+import shapely
 import yaml
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
                       field_validator, model_validator)
@@ -102,6 +105,9 @@ class PlanAreaRecipe(_Modifiers):
 class AdminUnitsRecipe(_Modifiers):
     recipe: Literal["admin_units"]
     units: list[UNIT_REF] = Field(min_length=1)
+    #: the units lie outside the plan on purpose (neighbours the plan cooperates or links
+    #: with); without it every unit must lie within the plan extent
+    context: bool = False
 
 
 class PlaceRecipe(_Modifiers):
@@ -364,10 +370,26 @@ class PlanSource:
 
 
 class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that records the line of every mapping under the key ``__line__``."""
+    """SafeLoader that records the line of every mapping under the key ``__line__`` and every
+    key given twice in one mapping in ``duplicates`` (YAML keeps the last one silently)."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.duplicates: list[tuple[str, int, int]] = []
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict:
+    first_line: dict = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        try:
+            if key in first_line:
+                loader.duplicates.append((str(key), first_line[key], line))
+            else:
+                first_line[key] = line
+        except TypeError:       # an unhashable key: construct_mapping reports it
+            pass
     mapping = loader.construct_mapping(node, deep=True)
     mapping["__line__"] = node.start_mark.line + 1
     return mapping
@@ -423,17 +445,40 @@ def _problems_from(error: ValidationError, file: str, raw) -> list[Problem]:
     return out
 
 
-def _read_yaml(path: Path, problems: list[Problem], rel: str):
+def _read_text(path: Path, problems: list[Problem], rel: str) -> str | None:
+    """The file as UTF-8 text; a problem naming the line and column of the first bad byte."""
+    data = path.read_bytes()
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        column = len(data[line_start:exc.start].decode("utf-8", errors="replace")) + 1
+        problems.append(Problem(rel, "file", f"not UTF-8 text: byte "
+                                             f"{data[exc.start:exc.start + 1]!r} at column "
+                                             f"{column} ({exc.reason}); save the file as UTF-8",
+                                line))
+        return None
+
+
+def _read_yaml(path: Path, problems: list[Problem], rel: str):
+    text = _read_text(path, problems, rel)
+    if text is None:
+        return None
+    loader = _LineLoader(text)
+    try:
+        data = loader.get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problems.append(Problem(rel, "file", f"not valid YAML: {getattr(exc, 'problem', exc)}",
                                 mark.line + 1 if mark else None))
         return None
-    except UnicodeDecodeError as exc:
-        problems.append(Problem(rel, "file", f"not UTF-8 text: {exc}"))
-        return None
+    finally:
+        loader.dispose()
+    for key, first, again in loader.duplicates:
+        problems.append(Problem(rel, "file", f"key {key!r} is given twice (first on line "
+                                             f"{first}); YAML would keep only the last one",
+                                again))
     if not isinstance(data, dict):
         problems.append(Problem(rel, "file", "must be a YAML mapping"))
         return None
@@ -441,20 +486,38 @@ def _read_yaml(path: Path, problems: list[Problem], rel: str):
 
 
 def _read_csv(path: Path, problems: list[Problem], rel: str) -> list[tuple[int, dict]]:
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            rows = []
-            for row in reader:
-                if None in row:
-                    problems.append(Problem(rel, "row", "more values than header columns",
-                                            reader.line_num))
-                    row.pop(None)
-                rows.append((reader.line_num, row))
-            return rows
-    except (UnicodeDecodeError, csv.Error) as exc:
-        problems.append(Problem(rel, "file", f"cannot be read as UTF-8 CSV: {exc}"))
+    """``(line, row)`` of every CSV row.
+
+    Values never span lines in a plan's CSV files, so a row that does has lost a closing
+    quote: it is reported at the line where it starts, not where the reader found the next
+    quote, and the rows it swallowed are not read as values.
+    """
+    text = _read_text(path, problems, rel)
+    if text is None:
         return []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, [])
+    rows = []
+    while True:
+        start = reader.line_num + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            problems.append(Problem(rel, "row", f"cannot be read as CSV: {exc}", start))
+            break
+        if not values:
+            continue
+        if reader.line_num > start:
+            problems.append(Problem(rel, "row", f"a quoted value opened on line {start} runs on "
+                                                f"to line {reader.line_num}: is a closing quote "
+                                                "missing?", start))
+            continue
+        if len(values) > len(header):
+            problems.append(Problem(rel, "row", "more values than header columns", start))
+        rows.append((start, dict(zip(header, values + [None] * (len(header) - len(values))))))
+    return rows
 
 
 _BOOKMARK = re.compile(r"\[bookmark: [^\]]*\]")
@@ -782,12 +845,42 @@ def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]
         elif clip not in feature_keys:
             add(key, element, f"clip {clip!r} is neither plan_area, a unit nor a feature")
 
+    extent = None
     if check_references:
+        extent_parts = []
         for ref in src.meta.extent.units:
             try:
-                reference.unit(ref)
+                extent_parts.append(reference.unit(ref)[0])
             except ReferenceLookupError as exc:
                 problems.append(Problem(plan_file, "extent", str(exc)))
+        if extent_parts and len(extent_parts) == len(src.meta.extent.units):
+            extent = shapely.union_all(extent_parts)
+
+    def check_unit_inside(key, element, recipe):
+        """A unit far from the plan is a typo unless the recipe says it is context."""
+        if extent is None or recipe.context:
+            return
+        for ref in recipe.units:
+            try:
+                geom, label = reference.unit(ref)
+            except ReferenceLookupError:
+                continue                # reported by check_unit
+            if recipe.buffer_km:
+                # a band reaching in from a neighbour: the buffer must reach the plan
+                km_per_degree = 111.32 * math.cos(math.radians(extent.centroid.y))
+                gap_km = shapely.distance(geom, extent) * km_per_degree
+                if gap_km > recipe.buffer_km:
+                    add(key, element, f"unit {label} lies {gap_km:,.0f} km from the plan "
+                                      f"extent, beyond its buffer_km {recipe.buffer_km:g}; "
+                                      "write 'context: true' in the recipe if it is meant")
+                continue
+            inside = shapely.intersection(geom, extent).area / geom.area if geom.area else 0
+            if inside < 0.5:
+                add(key, element, f"unit {label} lies outside the plan extent ({inside:.0%} of "
+                                  "it inside); write 'context: true' in the recipe if the plan "
+                                  "names it as a neighbour on purpose")
+
+    dependencies: dict[str, list[str]] = {}
 
     for name, layer in src.layers.items():
         for feat in layer.features:
@@ -841,6 +934,7 @@ def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]
             elif g.recipe == "admin_units":
                 for ref in g.units:
                     check_unit(key, feat.id, ref)
+                check_unit_inside(key, feat.id, g)
             elif g.recipe == "river":
                 for ref in (g.from_, g.to):
                     if ref is not None:
@@ -863,6 +957,14 @@ def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]
                 if not path.exists():
                     add(key, feat.id, f"file {g.path!r} not found next to the plan")
             check_clip(key, feat.id, g.clip)
+            within = layer.tessellation.within if layer.tessellation else None
+            dependencies[key] = [ref for ref in ((g.of if g.recipe == "features" else [])
+                                                 + [g.clip, within]) if ref in feature_keys]
+
+    for cycle in _cycles(dependencies):
+        add(cycle[0], cycle[0].split("/", 1)[1],
+            "circular geometry: " + " → ".join(cycle + [cycle[0]])
+            + " (each needs the next through 'of', 'clip' or 'within')")
 
     for rule in src.rules:
         key = f"rules:{rule.id}"
@@ -900,6 +1002,44 @@ def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]
             if zc not in classes:
                 add(key, ind.indicator_id, f"measure names unknown zone_class {zc!r}")
     return problems
+
+
+def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Every cycle of a dependency graph once, each starting at its smallest key.
+
+    Examples
+    --------
+    >>> _cycles({"a": ["b"], "b": ["c"], "c": ["a"], "d": ["d"], "e": ["a"]})
+    [['a', 'b', 'c'], ['d']]
+    """
+    found: dict[tuple, list[str]] = {}
+    done: set[str] = set()
+    for root in sorted(graph):
+        if root in done:
+            continue
+        path: list[str] = []
+        on_path: dict[str, int] = {}
+        stack = [(root, iter(graph.get(root, [])))]
+        path.append(root)
+        on_path[root] = 0
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                path.pop()
+                del on_path[node]
+                done.add(node)
+            elif child in on_path:
+                cycle = path[on_path[child]:]
+                first = cycle.index(min(cycle))
+                cycle = cycle[first:] + cycle[:first]
+                found.setdefault(tuple(cycle), cycle)
+            elif child not in done:
+                on_path[child] = len(path)
+                path.append(child)
+                stack.append((child, iter(graph.get(child, []))))
+    return sorted(found.values())
 
 
 def indicators_frame(src: PlanSource) -> pd.DataFrame:
