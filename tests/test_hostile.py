@@ -521,3 +521,97 @@ def test_non_utf8_file_names_the_line(plan_dir, name):
     assert len(problems) == 1
     assert problems[0].startswith(f"layers/cn-test-mini/{name}:2: [file] not UTF-8 text: "
                                   f"byte b'\\xfc' at column {column} ")
+
+
+# --- 7: leftovers of killed writes, folder swaps ---------------------------------------------
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_next_write_removes_what_killed_writes_left(tmp_path, mini_plan):
+    import time
+
+    target = tmp_path / "plan.gpkg"
+    dead = _dead_pid()
+    left = [tmp_path / f".plan.gpkg.{dead}-k1ll3d_x.tmp.gpkg",
+            tmp_path / f".plan.gpkg.{dead}-k1ll3d_x.tmp.gpkg-journal",
+            tmp_path / ".plan.gpkg.ab12cd34.tmp.gpkg"]              # before names had a pid
+    running = tmp_path / f".plan.gpkg.{os.getpid()}-running.tmp.gpkg"
+    other = tmp_path / ".other.gpkg.ab12cd34.tmp.gpkg"
+    for path in [*left, running, other]:
+        path.write_bytes(b"\0" * 1024)
+    old = time.time() - 3600
+    os.utime(left[2], (old, old))
+    os.utime(other, (old, old))
+    zoning.write_gpkg(mini_plan, target)
+    assert not any(p.exists() for p in left)
+    assert running.exists() and other.exists()       # a live writer's, another target's
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [target.name, running.name, other.name])
+
+
+def test_folder_export_swaps_in_one_step(tmp_path, mini_plan, monkeypatch):
+    """A kill between the two renames of a two-step swap would leave no folder at all; the
+    swap is one atomic exchange, so there is no such moment."""
+    from zoning import export
+
+    target = tmp_path / "plan-geojson"
+    export.export(mini_plan, target, "geojson")
+    (target / "marker.txt").write_text("old", encoding="utf-8")
+    if not _exchange_supported(tmp_path):
+        pytest.skip("this file system cannot exchange two paths atomically")
+    renames = []
+
+    def killed_after_first_rename(src, dst):
+        renames.append((src, dst))
+        if len(renames) > 1:
+            raise SystemExit("killed")
+        return os.rename(src, dst)
+
+    monkeypatch.setattr(os, "replace", killed_after_first_rename)
+    export.export(mini_plan, target, "geojson")
+    monkeypatch.undo()
+    assert target.is_dir() and not (target / "marker.txt").exists()
+    assert (target / "towns.geojson").exists()
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
+def _exchange_supported(folder: Path) -> bool:
+    from zoning import io
+
+    a, b = folder / ".probe-a", folder / ".probe-b"
+    a.mkdir()
+    b.mkdir()
+    try:
+        return io.exchange_paths(a, b)
+    finally:
+        shutil.rmtree(a)
+        shutil.rmtree(b)
+
+
+def test_folder_left_aside_by_a_killed_export_is_put_back(tmp_path, mini_plan, monkeypatch):
+    """Where the two-step swap is the only way, a kill between the steps leaves the old folder
+    under ``.name.old-<pid>``; the next export puts it back before it writes, so even if that
+    export fails too, the last complete output is in place."""
+    from zoning import export
+
+    target = tmp_path / "plan-geojson"
+    export.export(mini_plan, target, "geojson")
+    (target / "marker.txt").write_text("old", encoding="utf-8")
+    aside = tmp_path / f".plan-geojson.old-{_dead_pid()}"
+    os.replace(target, aside)                        # the state a kill leaves
+
+    def failing(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(export.pyogrio, "write_dataframe", failing)
+    with pytest.raises(zoning.ExportError, match="previous output is intact"):
+        export.export(mini_plan, target, "geojson")
+    assert (target / "marker.txt").read_text(encoding="utf-8") == "old"
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]

@@ -28,7 +28,8 @@ from ._errors import ExportError, ZoningError
 from .geometry import ellipsoid_area_m2
 from .profiles import (NOT_FOR_SUBMISSION, OFFICIAL_BADGES, choose_crs, domains,
                        layer_zone_classes, profile_fields, profile_layers, profiles)
-from .io import TABLES, _plan_table, atomic_path, dbf_fields, write_gpkg
+from .io import (TABLES, _plan_table, atomic_path, dbf_fields, remove_leftovers, replace_folder,
+                 write_gpkg)
 from .model import CRS, LAYERS_DIR, PROCESS_STEP, Plan
 
 FORMATS = ("gpkg", "geojson", "fgb", "parquet", "inspire", "cn-mnr")
@@ -83,7 +84,9 @@ def _write_layers(layers: dict[str, pd.DataFrame], path: Path) -> Path:
 def _write_folder(plan: Plan, path: Path, fmt: str) -> Path:
     driver, suffix = _FOLDER_FORMATS[fmt]
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    remove_leftovers(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp",
+                                dir=path.parent))
     tmp.chmod(0o755)
     try:
         for name, gdf in plan.layers.items():
@@ -101,24 +104,13 @@ def _write_folder(plan: Plan, path: Path, fmt: str) -> Path:
         (tmp / "plan.json").write_text(json.dumps(
             {k: v for k, v in plan.meta.items() if k != "extent_wkt"}, ensure_ascii=False,
             indent=2, default=str), encoding="utf-8")
-        _replace_folder(tmp, path)
+        replace_folder(tmp, path)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, (ZoningError, KeyboardInterrupt, SystemExit)):
             raise
         raise ExportError(f"export to {path} failed ({exc}); any previous output is intact") from exc
     return path
-
-
-def _replace_folder(new: Path, target: Path) -> None:
-    """Swap ``new`` into place; the old folder survives until the new one is in place."""
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-        os.replace(new, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(new, target)
 
 
 def inspire_layers(plan: Plan) -> dict[str, pd.DataFrame]:
@@ -345,14 +337,16 @@ def write_cn_mnr(plan: Plan, path: str | Path, profile: str = "county", crs: str
             _declare_gpkg_lengths(tmp, {n: profile_fields(profile, n) for n in layers})
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    remove_leftovers(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp",
+                                dir=path.parent))
     tmp.chmod(0o755)
     try:
         for name, gdf in layers.items():
             pyogrio.write_dataframe(gdf, tmp / f"{name}.shp", driver="ESRI Shapefile",
                                     encoding=encoding, promote_to_multi=True)
             _set_dbf_widths(tmp / f"{name}.dbf", profile_fields(profile, name), encoding)
-        _replace_folder(tmp, path)
+        replace_folder(tmp, path)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, (ZoningError, KeyboardInterrupt, SystemExit)):

@@ -1,14 +1,19 @@
 """Thin I/O: the one module that opens paths (pyogrio / GDAL).
 
 Every write goes to a temporary file next to the target and is renamed over it only once it
-is complete, so an interrupted or failing write leaves the previous file intact.
+is complete, so an interrupted or failing write leaves the previous file intact. Temporary
+names carry the writer's process id; what a killed writer left behind is removed by the next
+write to the same target.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
+import re
+import time
 import shutil
 import sqlite3
 import tempfile
@@ -139,8 +144,9 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix,
-                                dir=target.parent)
+    remove_leftovers(target)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-",
+                                suffix=".tmp" + target.suffix, dir=target.parent)
     os.close(fd)
     tmp = Path(name)
     tmp.unlink()
@@ -153,6 +159,111 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         if isinstance(exc, (ZoningError, KeyboardInterrupt, SystemExit)):
             raise
         raise ExportError(f"writing {target} failed ({exc}); any previous file is intact") from exc
+
+
+#: A temporary file of a writer that has not touched it for this long, from a version that did
+#: not put its process id in the name, is taken to be left over.
+_LEGACY_LEFTOVER_AGE_S = 600
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:     # someone else's process
+        return True
+    return True
+
+
+def leftovers(target: str | Path) -> list[Path]:
+    """Temporary files and folders next to ``target`` that a killed write left behind.
+
+    They are the ``.<name>.<pid>-….tmp…`` files (with GDAL's ``-journal``/``-wal`` side
+    files) and ``.<name>.old-<pid>`` folders of processes that no longer run. A running
+    writer's files are never listed.
+    """
+    target = Path(target)
+    if not target.parent.is_dir():
+        return []
+    name = re.escape(target.name)
+    ours = re.compile(rf"\.{name}\.(?:(\d+)-[^.]*\.tmp|old-(\d+)|([a-z0-9_]{{8}})\.tmp)"
+                      rf"(?:{re.escape(target.suffix)})?(?:-journal|-wal|-shm)?")
+    found = []
+    for entry in target.parent.iterdir():
+        match = ours.fullmatch(entry.name)
+        if not match:
+            continue
+        pid = match.group(1) or match.group(2)
+        if pid is not None:
+            stale = not _process_alive(int(pid))
+        else:                   # mkstemp's random name, written before names had a pid
+            stale = time.time() - entry.lstat().st_mtime > _LEGACY_LEFTOVER_AGE_S
+        if stale:
+            found.append(entry)
+    return sorted(found)
+
+
+def remove_leftovers(target: str | Path) -> list[Path]:
+    """Remove :func:`leftovers` of ``target``; a folder whose target is missing is put back.
+
+    A folder export killed between moving the old folder aside and moving the new one in
+    leaves no target and an ``.old-<pid>`` folder: that folder is the last complete output.
+    """
+    target = Path(target)
+    removed = []
+    for entry in leftovers(target):
+        if ".old-" in entry.name and entry.is_dir() and not target.exists():
+            os.replace(entry, target)
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def exchange_paths(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``).
+
+    Returns False, changing nothing, where the system or file system cannot.
+    """
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]
+    return renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b),
+                     _RENAME_EXCHANGE) == 0
+
+
+def replace_folder(new: Path, target: Path) -> None:
+    """Put folder ``new`` in place of ``target`` so that a reader sees one or the other.
+
+    Where the system can swap two paths atomically, it does; elsewhere the old folder is
+    moved aside first, and if the process dies before the new one is moved in, the next
+    write to ``target`` (:func:`remove_leftovers`) puts the old one back.
+    """
+    if not target.exists():
+        os.replace(new, target)
+        return
+    if exchange_paths(new, target):
+        shutil.rmtree(new, ignore_errors=True)          # now holds the old folder
+        return
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _plan_table(plan: Plan) -> pd.DataFrame:
