@@ -5,6 +5,7 @@ it covers. The PostGIS cases are in ``tests/test_postgis.py``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sqlite3
@@ -58,17 +59,21 @@ def hostile(i: int) -> str:
 def hostile_seeds(tmp_path_factory):
     """A source document whose lines are the hostile strings, so they can be cited as quotes."""
     folder = tmp_path_factory.mktemp("seeds")
-    (folder / "hostile.txt").write_text("\n".join(HOSTILE) + "\n", encoding="utf-8")
+    (folder / "hostile.txt").write_bytes(HOSTILE_DOCUMENT)
     return folder
 
 
 @pytest.fixture()
 def seeds_at(monkeypatch):
+    """Point the source-texts folder at ``folder`` for one test."""
+    from zoning.settings import settings
+
     def use(folder: Path) -> None:
-        monkeypatch.setattr(spec, "SEEDS_DIR", folder)
-        spec.seed_lines.cache_clear()
-    yield use
-    spec.seed_lines.cache_clear()
+        monkeypatch.setattr(settings, "sources_dir", folder)
+    return use
+
+
+HOSTILE_DOCUMENT = ("\n".join(HOSTILE) + "\n").encode("utf-8")
 
 
 def _source(i: int) -> dict:
@@ -84,6 +89,8 @@ def hostile_layers(folder: Path) -> Path:
     for key in ("title", "title_en", "issuer", "issuer_en", "approved_by", "notes", "plan_type"):
         plan[key] = hostile(next(n))
     plan["source_document"] = "hostile.txt"
+    plan["source_sha256"] = hashlib.sha256(HOSTILE_DOCUMENT).hexdigest()
+    plan["source_bytes"] = len(HOSTILE_DOCUMENT)
     plan["source"] = _source(next(n))
     _dump(target / "plan.yaml", plan)
     for path in target.glob("*.yaml"):
@@ -294,7 +301,8 @@ def _citation_in_subprocess(seeds: Path, lines: str, quote: str) -> str:
     code = ("import resource, sys; from pathlib import Path\n"
             "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
             "from zoning import spec\n"
-            "spec.SEEDS_DIR = Path(sys.argv[1])\n"
+            "from zoning.settings import settings\n"
+            "settings.sources_dir = Path(sys.argv[1])\n"
             "source = spec.Source(lines=sys.argv[2])\n"
             "print(spec.check_citation('hostile.txt', source, sys.argv[3]))")
     root = str(Path(zoning.__file__).parent.parent)

@@ -193,3 +193,27 @@ def test_long_schema_name_never_truncates_onto_the_live_schema(postgis_url, mini
     assert _rows(db, f"{longest}.towns") == len(mini_plan.layers["towns"])
     with pytest.raises(zoning.ExportError, match="63-byte limit"):
         to_postgis(mini_plan, postgis_url, schema=longest + "t")
+
+
+def test_cli_export_refuses_a_foreign_schema_unless_told_to_replace(postgis_url, db, plans):
+    from sqlalchemy import text
+    from typer.testing import CliRunner
+
+    from conftest import plan_or_skip
+    from zoning.cli import app
+
+    plan_or_skip(plans, "cn-yongji-2035")
+    with db.begin() as con:
+        con.execute(text("create schema cn_yongji_2035"))
+        con.execute(text("create table cn_yongji_2035.notes as select 'mine' as note"))
+    refused = CliRunner().invoke(app, ["export", "cn-yongji-2035", "--to", postgis_url],
+                                 env={"COLUMNS": "80"})
+    assert refused.exit_code != 0
+    assert "not written by zoning" in refused.output and "--replace" in refused.output
+    assert "Traceback" not in refused.output
+    assert _rows(db, "cn_yongji_2035.notes") == 1
+    replaced = CliRunner().invoke(app, ["export", "cn-yongji-2035", "--to", postgis_url,
+                                        "--replace"], env={"COLUMNS": "80"})
+    assert replaced.exit_code == 0, replaced.output
+    assert "notes" not in _tables(db, "cn_yongji_2035")
+    assert _rows(db, "cn_yongji_2035.town_system") > 0
