@@ -379,6 +379,10 @@ def test_ring_across_the_antimeridian_is_cut_there():
     assert cut.geom_type == "MultiPolygon"
     assert shapely.equals(cut, by_hand)
     assert shapely.get_coordinates(cut)[:, 0].tolist().count(179.9) >= 2   # exact, no drift
+    sites = gpd.GeoDataFrame(geometry=[PACIFIC, shapely.box(0, 0, 1, 1)], crs="EPSG:4326")
+    prepared = prepare(sites)
+    assert sites.geometry.iloc[0].equals_exact(PACIFIC, 0)           # input not modified
+    assert prepared.geometry.iloc[1].equals_exact(shapely.box(0, 0, 1, 1), 0)
 
 
 def test_line_across_the_antimeridian_is_cut_at_the_hand_computed_point():
