@@ -139,8 +139,8 @@ def test_persian_digits_parse_and_ambiguous_commas_fail(broken_dir):
     assert parse_number_text("۱۴۱۴") == "1414"
     assert parse_number_text("۱٬۲۰۰٫۵") == "1200.5"
     path = broken_dir / "cn-test-mini" / "indicators.csv"
-    path.write_text(path.read_text() + "x-2,名,Name,km2,۱۲۰۸٫۰۷,۲۰۲۰,,,,baseline,,s,5,\n"
-                    + "x-3,名,Name,km2,\"2,5\",2020,,,,baseline,,s,5,\n")
+    path.write_text(path.read_text() + "x-2,名,Name,km2,۱۲۰۸٫۰۷,۲۰۲۰,,,,baseline,,s,5,市域面积\n"
+                    + "x-3,名,Name,km2,\"2,5\",2020,,,,baseline,,s,5,市域面积\n")
     problems = _problems(broken_dir)
     assert [p.element for p in problems] == ["x-3"]
     src_ok = path.read_text().rsplit("\n", 2)[0] + "\n"

@@ -354,7 +354,11 @@ def export(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
            driver: Annotated[Optional[str], typer.Option(help="cn-mnr file: gpkg | shp")] = None,
            include_schematic: Annotated[bool, typer.Option(
                "--include-schematic", help="cn-mnr: write non-official shapes, every row "
-                                           "marked not for submission")] = False) -> None:
+                                           "marked not for submission")] = False,
+           replace: Annotated[bool, typer.Option(
+               "--replace", help="PostGIS: replace an existing schema of the plan's name even "
+                                 "if zoning did not write it (its tables are dropped)")] = False,
+           ) -> None:
     """Export plans to standard formats or to PostGIS."""
     from .build import load
     from .export import FORMATS, export as export_plan, to_postgis
@@ -366,7 +370,8 @@ def export(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
     for pid in _plans(plans, all_):
         plan = load(pid)
         if to is not None:
-            console.print(f"{pid}: PostGIS schema {to_postgis(plan, to)}", markup=False)
+            schema = to_postgis(plan, to, replace=replace)
+            console.print(f"{pid}: PostGIS schema {schema}", markup=False)
         else:
             options = _cn_mnr_options(fmt, profile, crs, driver, include_schematic)
             name = f"{pid}-cn-mnr" if options.get("driver") == "shp" else f"{pid}{suffix[fmt]}"

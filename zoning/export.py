@@ -28,7 +28,8 @@ from ._errors import ExportError, ZoningError
 from .geometry import ellipsoid_area_m2
 from .profiles import (NOT_FOR_SUBMISSION, OFFICIAL_BADGES, choose_crs, domains,
                        layer_zone_classes, profile_fields, profile_layers, profiles)
-from .io import TABLES, _plan_table, atomic_path, dbf_fields, write_gpkg
+from .io import (TABLES, _plan_table, atomic_path, dbf_fields, remove_leftovers, replace_folder,
+                 write_gpkg)
 from .model import CRS, LAYERS_DIR, PROCESS_STEP, Plan
 
 FORMATS = ("gpkg", "geojson", "fgb", "parquet", "inspire", "cn-mnr")
@@ -83,7 +84,9 @@ def _write_layers(layers: dict[str, pd.DataFrame], path: Path) -> Path:
 def _write_folder(plan: Plan, path: Path, fmt: str) -> Path:
     driver, suffix = _FOLDER_FORMATS[fmt]
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    remove_leftovers(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp",
+                                dir=path.parent))
     tmp.chmod(0o755)
     try:
         for name, gdf in plan.layers.items():
@@ -101,24 +104,13 @@ def _write_folder(plan: Plan, path: Path, fmt: str) -> Path:
         (tmp / "plan.json").write_text(json.dumps(
             {k: v for k, v in plan.meta.items() if k != "extent_wkt"}, ensure_ascii=False,
             indent=2, default=str), encoding="utf-8")
-        _replace_folder(tmp, path)
+        replace_folder(tmp, path)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, (ZoningError, KeyboardInterrupt, SystemExit)):
             raise
         raise ExportError(f"export to {path} failed ({exc}); any previous output is intact") from exc
     return path
-
-
-def _replace_folder(new: Path, target: Path) -> None:
-    """Swap ``new`` into place; the old folder survives until the new one is in place."""
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-        os.replace(new, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(new, target)
 
 
 def inspire_layers(plan: Plan) -> dict[str, pd.DataFrame]:
@@ -345,14 +337,16 @@ def write_cn_mnr(plan: Plan, path: str | Path, profile: str = "county", crs: str
             _declare_gpkg_lengths(tmp, {n: profile_fields(profile, n) for n in layers})
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    remove_leftovers(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp",
+                                dir=path.parent))
     tmp.chmod(0o755)
     try:
         for name, gdf in layers.items():
             pyogrio.write_dataframe(gdf, tmp / f"{name}.shp", driver="ESRI Shapefile",
                                     encoding=encoding, promote_to_multi=True)
             _set_dbf_widths(tmp / f"{name}.dbf", profile_fields(profile, name), encoding)
-        _replace_folder(tmp, path)
+        replace_folder(tmp, path)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, (ZoningError, KeyboardInterrupt, SystemExit)):
@@ -427,13 +421,62 @@ def _set_dbf_widths(path: Path, spec: pd.DataFrame, encoding: str) -> None:
 
 
 _SAFE = re.compile(r"[^a-z0-9_]")
+#: Schema names to_postgis accepts: lower-case ASCII letters, digits and underscores, starting
+#: with a letter or underscore, never PostgreSQL's own ``pg_`` prefix.
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+_STAGING_SUFFIX = "__staging"
+#: PostgreSQL truncates identifiers longer than this many bytes (NAMEDATALEN - 1).
+_PG_MAX_IDENTIFIER = 63
+#: Start of the comment to_postgis puts on each schema it creates; only such schemas are ever
+#: dropped or replaced without ``replace=True``.
+_SCHEMA_MARK = "zoning plan export"
 
 
-def to_postgis(plan: Plan, url: str, schema: str | None = None) -> str:
+def check_schema_name(schema: str) -> str:
+    """Return ``schema`` if to_postgis can use it as is; raise :class:`ExportError` otherwise.
+
+    The name and its staging twin (``<schema>__staging``) must fit PostgreSQL's 63-byte limit:
+    a longer name would be silently truncated, and the staging schema could become the live one.
+
+    Examples
+    --------
+    >>> check_schema_name("cn_yongji_2035")
+    'cn_yongji_2035'
+    >>> check_schema_name('a"; DROP TABLE t; --')  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    zoning._errors.ExportError: schema name 'a"; DROP TABLE t; --' is not allowed: use ...
+    """
+    if not isinstance(schema, str) or not _SCHEMA_NAME.fullmatch(schema):
+        raise ExportError(f"schema name {schema!r} is not allowed: use lower-case ASCII letters, "
+                          "digits and underscores, starting with a letter or underscore")
+    if schema.startswith("pg_"):
+        raise ExportError(f"schema name {schema!r} is not allowed: 'pg_' names are reserved "
+                          "by PostgreSQL")
+    longest = _PG_MAX_IDENTIFIER - len(_STAGING_SUFFIX)
+    if len(schema.encode()) > longest:
+        raise ExportError(f"schema name {schema!r} is {len(schema.encode())} bytes long; at most "
+                          f"{longest} fit PostgreSQL's {_PG_MAX_IDENTIFIER}-byte limit together "
+                          f"with the staging suffix {_STAGING_SUFFIX!r}")
+    return schema
+
+
+def _schema_comment(cursor, schema: str) -> str | None:
+    """The comment on ``schema``, ``""`` when it has none, None when there is no such schema."""
+    cursor.execute("SELECT coalesce(obj_description(oid, 'pg_namespace'), '') "
+                   "FROM pg_namespace WHERE nspname = %s", (schema,))
+    row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def to_postgis(plan: Plan, url: str, schema: str | None = None, *,
+               replace: bool = False) -> str:
     """Write every layer and table of ``plan`` to a PostGIS database, replacing atomically.
 
-    The plan is written into a fresh schema which replaces the old one in one transaction,
-    so readers never see a half-written plan.
+    The plan is written into a staging schema (``<schema>__staging``) which replaces the old
+    one in one transaction, so readers never see a half-written plan. Every schema this
+    function creates carries a comment marking it as a zoning export; it only ever drops such
+    schemas, unless ``replace=True`` allows it to replace an existing schema of another origin.
 
     Parameters
     ----------
@@ -441,33 +484,67 @@ def to_postgis(plan: Plan, url: str, schema: str | None = None) -> str:
     url : str
         SQLAlchemy URL, e.g. ``postgresql://user@localhost:5432/db``.
     schema : str, optional
-        Target schema; default the plan id with ``-`` replaced by ``_``.
+        Target schema; default the plan id with ``-`` replaced by ``_``. Lower-case ASCII
+        letters, digits and underscores, at most 54 bytes (see :func:`check_schema_name`).
+    replace : bool
+        Replace ``schema`` even if it exists and was not written by this function (its tables
+        are dropped).
 
     Returns
     -------
     str
         The schema written.
+
+    Examples
+    --------
+    >>> to_postgis(zoning.load("cn-yongji-2035"), "postgresql://me@localhost/gis")  # doctest: +SKIP
+    'cn_yongji_2035'
     """
+    from psycopg import sql
     from sqlalchemy import create_engine, text
 
-    schema = schema or _SAFE.sub("_", plan.plan_id.lower())
-    staging = f"{schema}__staging"
+    schema = check_schema_name(_SAFE.sub("_", plan.plan_id.lower()) if schema is None else schema)
+    staging = schema + _STAGING_SUFFIX
+    mark = f"{_SCHEMA_MARK}: {plan.plan_id}"
     url = url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith(
         "postgresql://") else url
+
+    def foreign(comment: str | None) -> bool:
+        return comment is not None and not comment.startswith(_SCHEMA_MARK)
+
+    def refuse(name: str) -> ExportError:
+        return ExportError(f"schema {name!r} already exists and was not written by zoning; "
+                           f"nothing was changed (pass replace=True, or --replace, to replace "
+                           f"it and drop its tables)")
+
     engine = create_engine(url)
     try:
         with engine.begin() as con:
+            cur = con.connection.dbapi_connection.cursor()
+            if foreign(_schema_comment(cur, schema)) and not replace:
+                raise refuse(schema)
+            if foreign(_schema_comment(cur, staging)):
+                raise refuse(staging)
             con.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-            con.execute(text(f'DROP SCHEMA IF EXISTS "{staging}" CASCADE'))
-            con.execute(text(f'CREATE SCHEMA "{staging}"'))
+            cur.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(staging)))
+            cur.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(staging)))
+            cur.execute(sql.SQL("COMMENT ON SCHEMA {} IS {}").format(sql.Identifier(staging),
+                                                                     sql.Literal(mark)))
         for name, gdf in plan.layers.items():
             gdf.to_postgis(name, engine, schema=staging, index=False)
         for name in TABLES:
             table = _plan_table(plan) if name == "plan" else plan.tables[name]
             table.to_sql(name, engine, schema=staging, index=False)
         with engine.begin() as con:
-            con.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            con.execute(text(f'ALTER SCHEMA "{staging}" RENAME TO "{schema}"'))
+            cur = con.connection.dbapi_connection.cursor()
+            # checked again inside the swapping transaction: the target may have changed since
+            if foreign(_schema_comment(cur, schema)) and not replace:
+                raise refuse(schema)
+            cur.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+            cur.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(sql.Identifier(staging),
+                                                                       sql.Identifier(schema)))
+    except ExportError:
+        raise
     except Exception as exc:
         raise ExportError(f"writing {plan.plan_id} to PostGIS failed: {exc}") from exc
     finally:

@@ -3,6 +3,12 @@
 One place decides what bad input means: a missing CRS is an error, another CRS is reprojected,
 invalid geometries are repaired with a warning or rejected, empty and null geometries are
 rejected — each with a message naming the row and the problem.
+
+Geometry that crosses the antimeridian is split there. An edge whose ends lie more than 180°
+of longitude apart is read the short way round, across ±180° (as GeoJSON, RFC 7946, reads
+it): a ring from 179.9° to -179.9° is 0.2° wide, not 359.8°. Such a geometry is cut at ±180°
+into a multi-part geometry whose parts lie on either side. A ring that goes round a pole
+cannot be cut this way and is rejected.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import geopandas as gpd
 import numpy as np
 import pyproj
 import shapely
+import shapely.affinity
 
 from ._errors import CRSError, GeometryInputError
 from .model import CRS
@@ -108,6 +115,12 @@ def prepare(data, *, crs=None, invalid: Literal["repair", "raise"] = "repair",
         if not np.isfinite(shapely.get_coordinates(geoms)).all():
             raise CRSError(f"{what} cannot be reprojected from {source_crs} to {CRS} "
                            "(coordinates outside the CRS's area of use?)")
+    crossing = antimeridian_crossings(geoms)
+    if crossing.any():
+        gdf = gdf.copy()
+        gdf.loc[crossing, gdf.geometry.name] = [
+            _unwrapped(g, what, row) for g, row in zip(geoms[crossing], gdf.index[crossing])]
+        geoms = gdf.geometry.values
     valid = shapely.is_valid(geoms)
     if not valid.all():
         gdf = gdf.copy()
@@ -124,4 +137,89 @@ def prepare(data, *, crs=None, invalid: Literal["repair", "raise"] = "repair",
         if still_empty.any():
             raise GeometryInputError(f"{what}: row(s) {list(gdf.index[still_empty][:10])} "
                                      "collapse to nothing when repaired")
+    if crossing.any():
+        gdf.loc[crossing, gdf.geometry.name] = [_cut_at_antimeridian(g)
+                                                 for g in gdf.geometry.values[crossing]]
     return gdf
+
+
+def _linear_parts(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every ring and line string of ``geoms``, with the position of the geometry it is in."""
+    parts, part_of = shapely.get_parts(geoms, return_index=True)
+    kinds = shapely.get_type_id(parts)
+    polygons = kinds == shapely.GeometryType.POLYGON
+    rings, ring_of = shapely.get_rings(parts[polygons], return_index=True)
+    lines = np.isin(kinds, [shapely.GeometryType.LINESTRING, shapely.GeometryType.LINEARRING])
+    return (np.concatenate([rings, parts[lines]]),
+            np.concatenate([part_of[polygons][ring_of], part_of[lines]]))
+
+
+def antimeridian_crossings(geoms: np.ndarray) -> np.ndarray:
+    """Boolean mask of the lon/lat geometries with an edge across the antimeridian.
+
+    Examples
+    --------
+    >>> import shapely, numpy as np
+    >>> ring = shapely.Polygon([(179.9, 10), (-179.9, 10), (-179.9, 10.2), (179.9, 10.2)])
+    >>> antimeridian_crossings(np.array([ring, shapely.box(0, 0, 1, 1)])).tolist()
+    [True, False]
+    """
+    crossing = np.zeros(len(geoms), dtype=bool)
+    linear, owner = _linear_parts(np.asarray(geoms, dtype=object))
+    if not len(linear):
+        return crossing
+    coords, index = shapely.get_coordinates(linear, return_index=True)
+    jump = (np.abs(np.diff(coords[:, 0])) > 180) & (index[1:] == index[:-1])
+    crossing[owner[index[1:][jump]]] = True
+    return crossing
+
+
+def _unwrap(coords: np.ndarray, near: float | None = None) -> np.ndarray:
+    """Longitudes made continuous (no step over 180°), shifted by 360° to lie near ``near``."""
+    lon = coords[:, 0]
+    # whole turns added to each vertex, so that vertices left in place keep their exact value
+    turns = np.round((np.unwrap(lon, period=360) - lon) / 360)
+    if near is not None:
+        turns += np.round((near - (lon[0] + 360 * turns[0])) / 360)
+    out = coords.copy()
+    out[:, 0] = np.where(turns == 0, lon, lon + 360 * turns)
+    return out
+
+
+def _unwrapped(geom: shapely.Geometry, what: str, row) -> shapely.Geometry:
+    """``geom`` with continuous longitudes (beyond ±180° where it crosses the antimeridian)."""
+    def ring(r, near=None):
+        c = _unwrap(shapely.get_coordinates(r), near)
+        if abs(c[-1, 0] - c[0, 0]) > 1e-9:
+            raise GeometryInputError(
+                f"{what}: row {row!r} has a ring that goes round a pole, which cannot be split "
+                "at the antimeridian; split it into parts that do not enclose the pole")
+        return c
+
+    def part(g):
+        if isinstance(g, shapely.Polygon):
+            shell = ring(g.exterior)
+            return shapely.Polygon(shell, [ring(h, shell[0, 0]) for h in g.interiors])
+        if isinstance(g, shapely.LineString):
+            return shapely.LineString(_unwrap(shapely.get_coordinates(g)))
+        return g
+
+    if hasattr(geom, "geoms"):
+        return type(geom)([part(g) for g in geom.geoms])
+    return part(geom)
+
+
+_WORLD = shapely.box(-180, -90, 180, 90)
+
+
+def _cut_at_antimeridian(geom: shapely.Geometry) -> shapely.Geometry:
+    """An unwrapped geometry cut at ±180° with every piece moved back into [-180°, 180°]."""
+    dimension = shapely.get_dimensions(geom)
+    pieces = []
+    for shift in (-360, 0, 360):
+        window = shapely.affinity.translate(_WORLD, xoff=-shift)
+        piece = shapely.affinity.translate(shapely.intersection(geom, window), xoff=shift)
+        pieces += [g for g in shapely.get_parts(piece)
+                   if not g.is_empty and shapely.get_dimensions(g) == dimension]
+    multi = {0: shapely.MultiPoint, 1: shapely.MultiLineString, 2: shapely.MultiPolygon}[dimension]
+    return multi(pieces)

@@ -1,14 +1,19 @@
 """Thin I/O: the one module that opens paths (pyogrio / GDAL).
 
 Every write goes to a temporary file next to the target and is renamed over it only once it
-is complete, so an interrupted or failing write leaves the previous file intact.
+is complete, so an interrupted or failing write leaves the previous file intact. Temporary
+names carry the writer's process id; what a killed writer left behind is removed by the next
+write to the same target.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
+import re
+import time
 import shutil
 import sqlite3
 import tempfile
@@ -139,8 +144,9 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix,
-                                dir=target.parent)
+    remove_leftovers(target)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-",
+                                suffix=".tmp" + target.suffix, dir=target.parent)
     os.close(fd)
     tmp = Path(name)
     tmp.unlink()
@@ -153,6 +159,111 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         if isinstance(exc, (ZoningError, KeyboardInterrupt, SystemExit)):
             raise
         raise ExportError(f"writing {target} failed ({exc}); any previous file is intact") from exc
+
+
+#: A temporary file of a writer that has not touched it for this long, from a version that did
+#: not put its process id in the name, is taken to be left over.
+_LEGACY_LEFTOVER_AGE_S = 600
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:     # someone else's process
+        return True
+    return True
+
+
+def leftovers(target: str | Path) -> list[Path]:
+    """Temporary files and folders next to ``target`` that a killed write left behind.
+
+    They are the ``.<name>.<pid>-….tmp…`` files (with GDAL's ``-journal``/``-wal`` side
+    files) and ``.<name>.old-<pid>`` folders of processes that no longer run. A running
+    writer's files are never listed.
+    """
+    target = Path(target)
+    if not target.parent.is_dir():
+        return []
+    name = re.escape(target.name)
+    ours = re.compile(rf"\.{name}\.(?:(\d+)-[^.]*\.tmp|old-(\d+)|([a-z0-9_]{{8}})\.tmp)"
+                      rf"(?:{re.escape(target.suffix)})?(?:-journal|-wal|-shm)?")
+    found = []
+    for entry in target.parent.iterdir():
+        match = ours.fullmatch(entry.name)
+        if not match:
+            continue
+        pid = match.group(1) or match.group(2)
+        if pid is not None:
+            stale = not _process_alive(int(pid))
+        else:                   # mkstemp's random name, written before names had a pid
+            stale = time.time() - entry.lstat().st_mtime > _LEGACY_LEFTOVER_AGE_S
+        if stale:
+            found.append(entry)
+    return sorted(found)
+
+
+def remove_leftovers(target: str | Path) -> list[Path]:
+    """Remove :func:`leftovers` of ``target``; a folder whose target is missing is put back.
+
+    A folder export killed between moving the old folder aside and moving the new one in
+    leaves no target and an ``.old-<pid>`` folder: that folder is the last complete output.
+    """
+    target = Path(target)
+    removed = []
+    for entry in leftovers(target):
+        if ".old-" in entry.name and entry.is_dir() and not target.exists():
+            os.replace(entry, target)
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def exchange_paths(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``).
+
+    Returns False, changing nothing, where the system or file system cannot.
+    """
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]
+    return renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b),
+                     _RENAME_EXCHANGE) == 0
+
+
+def replace_folder(new: Path, target: Path) -> None:
+    """Put folder ``new`` in place of ``target`` so that a reader sees one or the other.
+
+    Where the system can swap two paths atomically, it does; elsewhere the old folder is
+    moved aside first, and if the process dies before the new one is moved in, the next
+    write to ``target`` (:func:`remove_leftovers`) puts the old one back.
+    """
+    if not target.exists():
+        os.replace(new, target)
+        return
+    if exchange_paths(new, target):
+        shutil.rmtree(new, ignore_errors=True)          # now holds the old folder
+        return
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _plan_table(plan: Plan) -> pd.DataFrame:
@@ -304,7 +415,49 @@ def read_gpkg(path: str | Path) -> Plan:
     if missing:
         raise ZoningError(f"{path} is not a zoning plan GeoPackage (missing tables {missing})")
     tables = {t: pyogrio.read_dataframe(path, layer=t, read_geometry=False) for t in TABLES}
+    _check_plan_tables(path, tables, listing)
     meta = tables.pop("plan").iloc[0].to_dict()
     layers = {name: pyogrio.read_dataframe(path, layer=name)
               for name in tables["layer_catalog"].layer}
     return Plan(MappingProxyType(meta), MappingProxyType(layers), MappingProxyType(tables))
+
+
+def _check_plan_tables(path: Path, tables: dict[str, pd.DataFrame], listing: dict) -> None:
+    """Validate a GeoPackage's ``plan`` and ``layer_catalog`` tables against the model.
+
+    A GeoPackage is input like any other: it may have been edited by hand or by anyone, and its
+    values reach maps, SQL and file names. Every problem is reported together.
+    """
+    from pydantic import ValidationError
+
+    from ._errors import PlanSpecError, Problem
+    from .spec import LayerCatalogRow, PlanRecord
+
+    problems: list[Problem] = []
+
+    def check(model, row: dict, table: str, element: str) -> None:
+        try:
+            model.model_validate(row)
+        except ValidationError as exc:
+            for err in exc.errors():
+                field = ".".join(map(str, err["loc"]))
+                got = err.get("input")
+                problems.append(Problem(str(path), element,
+                                        f"{table}.{field}: {err['msg']} (got {got!r})"))
+
+    plan_rows = tables["plan"]
+    if len(plan_rows) != 1:
+        problems.append(Problem(str(path), "plan", f"the plan table must hold exactly one row, "
+                                                   f"not {len(plan_rows)}"))
+    else:
+        row = plan_rows.iloc[0]
+        check(PlanRecord, row.where(row.notna(), None).to_dict(), "plan", "plan")
+    for i, row in enumerate(tables["layer_catalog"].to_dict("records")):
+        check(LayerCatalogRow, row, "layer_catalog", f"row {i + 1}")
+        if row.get("layer") not in listing:
+            problems.append(Problem(str(path), f"row {i + 1}",
+                                    f"layer_catalog names layer {row.get('layer')!r}, which the "
+                                    "file does not hold"))
+    if problems:
+        plan_id = str(plan_rows["plan_id"].iloc[0]) if len(plan_rows) else str(path)
+        raise PlanSpecError(plan_id, problems)

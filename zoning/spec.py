@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
+import math
 import re
 import unicodedata
 import warnings
@@ -19,8 +21,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import pandas as pd
+import shapely
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
+                      field_validator, model_validator)
 
 from ._errors import (PlanSpecError, Problem, ReferenceLookupError, SourcesNotVerifiedWarning,
                       UnknownPlanError)
@@ -32,6 +36,10 @@ from .settings import settings
 ID = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
 FEATURE_REF = Annotated[str, Field(pattern=r"^[a-z0-9_]+/[a-z0-9][a-z0-9-]*$")]
 UNIT_REF = Annotated[str, Field(pattern=r"^(CN|NE):[A-Za-z0-9-]+$")]
+PLAN_ID = Annotated[str, Field(pattern=r"^[a-z]{2}-[a-z0-9-]+$")]
+COUNTRY = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+LANGUAGE = Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]    # ISO 639-1 or 639-3 code
+LEVEL = Literal["national", "provincial", "municipal", "county"]
 PlaceRef = Union[int, Annotated[str, Field(pattern=r"^local:[a-z0-9][a-z0-9-]*$")]]
 NON_LAYER_FILES = ("plan", "rules", "statements")
 
@@ -40,25 +48,48 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_lines(value: str) -> str:
+    if not re.fullmatch(r"\s*L?\d+(\s*[-–]\s*L?\d+)?(\s*,\s*L?\d+(\s*[-–]\s*L?\d+)?)*\s*",
+                        str(value)):
+        raise ValueError(f"lines {value!r} must look like '144', '144-146' or '144,196'")
+    for first, last in line_ranges(str(value)):
+        if first > last:
+            raise ValueError(f"lines {value!r}: the range {first}-{last} is reversed "
+                             f"(write {last}-{first})")
+        if first < 1:
+            raise ValueError(f"lines {value!r}: lines are numbered from 1")
+    return str(value)
+
+
+#: Cited line numbers: "144", "144-146", "144,196" (an optional "L" before each number).
+LINES = Annotated[str, AfterValidator(_check_lines)]
+
+
 class Source(_Strict):
     section: str = ""
-    lines: str
+    lines: LINES
     text: str = ""
 
-    @field_validator("lines")
-    @classmethod
-    def _lines_format(cls, value: str) -> str:
-        if not re.fullmatch(r"\s*L?\d+(\s*[-–]\s*L?\d+)?(\s*,\s*L?\d+(\s*[-–]\s*L?\d+)?)*\s*",
-                            str(value)):
-            raise ValueError(f"lines {value!r} must look like '144', '144-146' or '144,196'")
-        return str(value)
+    def line_ranges(self) -> list[tuple[int, int]]:
+        """The cited lines as ``(first, last)`` ranges, never expanded into single lines."""
+        return line_ranges(self.lines)
 
-    def line_numbers(self) -> list[int]:
-        out: list[int] = []
-        for part in self.lines.replace("L", "").replace("–", "-").split(","):
-            lo, _, hi = part.strip().partition("-")
-            out += list(range(int(lo), int(hi or lo) + 1))
-        return out
+
+def line_ranges(lines: str) -> list[tuple[int, int]]:
+    """``"144-146, 196"`` → ``[(144, 146), (196, 196)]``: ranges as written, not expanded.
+
+    Examples
+    --------
+    >>> line_ranges("L144–146, 196")
+    [(144, 146), (196, 196)]
+    >>> line_ranges("1-999999999")
+    [(1, 999999999)]
+    """
+    out = []
+    for part in lines.replace("L", "").replace("–", "-").split(","):
+        first, _, last = part.strip().partition("-")
+        out.append((int(first), int(last or first)))
+    return out
 
 
 class _Modifiers(_Strict):
@@ -74,6 +105,9 @@ class PlanAreaRecipe(_Modifiers):
 class AdminUnitsRecipe(_Modifiers):
     recipe: Literal["admin_units"]
     units: list[UNIT_REF] = Field(min_length=1)
+    #: the units lie outside the plan on purpose (neighbours the plan cooperates or links
+    #: with); without it every unit must lie within the plan extent
+    context: bool = False
 
 
 class PlaceRecipe(_Modifiers):
@@ -195,12 +229,12 @@ class Successor(_Strict):
 
 
 class PlanMeta(_Strict):
-    plan_id: Annotated[str, Field(pattern=r"^[a-z]{2}-[a-z0-9-]+$")]
+    plan_id: PLAN_ID
     title: str
     title_en: str
-    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
-    language: Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]
-    level: Literal["national", "provincial", "municipal", "county"]
+    country: COUNTRY
+    language: LANGUAGE
+    level: LEVEL
     plan_type: str
     issuer: str
     issuer_en: str
@@ -220,6 +254,44 @@ class PlanMeta(_Strict):
     extent: AdminUnitsRecipe
     successor: Successor | None = None
     notes: str = ""
+
+
+class PlanRecord(BaseModel):
+    """The ``plan`` table of a plan GeoPackage: :class:`PlanMeta` flattened by the build.
+
+    Checked when a GeoPackage is read back (:func:`zoning.read_gpkg`), since a GeoPackage can
+    be edited by hand or come from anyone: a language is a language code, an id an id.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    plan_id: PLAN_ID
+    title: str
+    title_en: str
+    country: COUNTRY
+    language: LANGUAGE
+    level: LEVEL
+    lifecycle: Literal[LIFECYCLES]  # type: ignore[valid-type]
+    calendar: Literal["gregorian", "solar_hijri"] = "gregorian"
+    base_year: int | None = None
+    horizon_year: int
+    vision_year: int | None = None
+    horizon_year_local: int | None = None
+
+    @field_validator("base_year", "vision_year", "horizon_year_local", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value):
+        return None if value is None or (isinstance(value, str) and not value.strip()) else value
+
+
+class LayerCatalogRow(BaseModel):
+    """One row of a plan GeoPackage's ``layer_catalog`` table."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    layer: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    family: Literal[FAMILIES]  # type: ignore[valid-type]
+    geometry_type: Literal[GEOMETRY_TYPES]  # type: ignore[valid-type]
 
 
 class RuleTarget(_Strict):
@@ -259,7 +331,7 @@ class IndicatorRow(_Strict):
     nature: Literal[INDICATOR_NATURES]  # type: ignore[valid-type]
     measure: Annotated[str, Field(pattern=r"^((area_km2|count):zone_class=[a-z0-9_]+)?$")] = ""
     section: str = ""
-    lines: str
+    lines: LINES
     text: str = ""
 
     @field_validator("base_value", "target_value", "base_year", "target_year",
@@ -298,10 +370,26 @@ class PlanSource:
 
 
 class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that records the line of every mapping under the key ``__line__``."""
+    """SafeLoader that records the line of every mapping under the key ``__line__`` and every
+    key given twice in one mapping in ``duplicates`` (YAML keeps the last one silently)."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.duplicates: list[tuple[str, int, int]] = []
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict:
+    first_line: dict = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        try:
+            if key in first_line:
+                loader.duplicates.append((str(key), first_line[key], line))
+            else:
+                first_line[key] = line
+        except TypeError:       # an unhashable key: construct_mapping reports it
+            pass
     mapping = loader.construct_mapping(node, deep=True)
     mapping["__line__"] = node.start_mark.line + 1
     return mapping
@@ -357,17 +445,40 @@ def _problems_from(error: ValidationError, file: str, raw) -> list[Problem]:
     return out
 
 
-def _read_yaml(path: Path, problems: list[Problem], rel: str):
+def _read_text(path: Path, problems: list[Problem], rel: str) -> str | None:
+    """The file as UTF-8 text; a problem naming the line and column of the first bad byte."""
+    data = path.read_bytes()
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        column = len(data[line_start:exc.start].decode("utf-8", errors="replace")) + 1
+        problems.append(Problem(rel, "file", f"not UTF-8 text: byte "
+                                             f"{data[exc.start:exc.start + 1]!r} at column "
+                                             f"{column} ({exc.reason}); save the file as UTF-8",
+                                line))
+        return None
+
+
+def _read_yaml(path: Path, problems: list[Problem], rel: str):
+    text = _read_text(path, problems, rel)
+    if text is None:
+        return None
+    loader = _LineLoader(text)
+    try:
+        data = loader.get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problems.append(Problem(rel, "file", f"not valid YAML: {getattr(exc, 'problem', exc)}",
                                 mark.line + 1 if mark else None))
         return None
-    except UnicodeDecodeError as exc:
-        problems.append(Problem(rel, "file", f"not UTF-8 text: {exc}"))
-        return None
+    finally:
+        loader.dispose()
+    for key, first, again in loader.duplicates:
+        problems.append(Problem(rel, "file", f"key {key!r} is given twice (first on line "
+                                             f"{first}); YAML would keep only the last one",
+                                again))
     if not isinstance(data, dict):
         problems.append(Problem(rel, "file", "must be a YAML mapping"))
         return None
@@ -375,20 +486,38 @@ def _read_yaml(path: Path, problems: list[Problem], rel: str):
 
 
 def _read_csv(path: Path, problems: list[Problem], rel: str) -> list[tuple[int, dict]]:
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            rows = []
-            for row in reader:
-                if None in row:
-                    problems.append(Problem(rel, "row", "more values than header columns",
-                                            reader.line_num))
-                    row.pop(None)
-                rows.append((reader.line_num, row))
-            return rows
-    except (UnicodeDecodeError, csv.Error) as exc:
-        problems.append(Problem(rel, "file", f"cannot be read as UTF-8 CSV: {exc}"))
+    """``(line, row)`` of every CSV row.
+
+    Values never span lines in a plan's CSV files, so a row that does has lost a closing
+    quote: it is reported at the line where it starts, not where the reader found the next
+    quote, and the rows it swallowed are not read as values.
+    """
+    text = _read_text(path, problems, rel)
+    if text is None:
         return []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, [])
+    rows = []
+    while True:
+        start = reader.line_num + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            problems.append(Problem(rel, "row", f"cannot be read as CSV: {exc}", start))
+            break
+        if not values:
+            continue
+        if reader.line_num > start:
+            problems.append(Problem(rel, "row", f"a quoted value opened on line {start} runs on "
+                                                f"to line {reader.line_num}: is a closing quote "
+                                                "missing?", start))
+            continue
+        if len(values) > len(header):
+            problems.append(Problem(rel, "row", "more values than header columns", start))
+        rows.append((start, dict(zip(header, values + [None] * (len(header) - len(values))))))
+    return rows
 
 
 _BOOKMARK = re.compile(r"\[bookmark: [^\]]*\]")
@@ -478,22 +607,33 @@ def _say_unverified(plan_id: str, document: str) -> None:
                   f"{document} ({where})", SourcesNotVerifiedWarning, stacklevel=4)
 
 
+def empty_quote(source: Source, quoted: str) -> str | None:
+    """Why ``quoted`` holds no words (empty, or only ellipses), or None; needs no document."""
+    if any(normalise_text(e) for e in re.split(r"…|\.\.\.", quoted)):
+        return None
+    what = "is empty" if not quoted.strip() else "holds nothing but ellipses"
+    return f"the quote {quoted.strip()!r} {what}: give the original words of line(s) {source.lines}"
+
+
 def check_citation(document: str, source: Source, quoted: str) -> str | None:
     """Return why ``quoted`` does not occur in the cited lines, or None when it does.
 
-    Returns None as well when the document is not at hand (nothing can be checked).
+    Returns None as well when the document is not at hand (nothing can be checked), unless
+    the quote is empty or only ellipses, which needs no document to see.
     """
+    why = empty_quote(source, quoted)
+    if why:
+        return why
     try:
         lines = seed_lines(document)
     except FileNotFoundError:
         return None
-    numbers = source.line_numbers()
-    bad = [n for n in numbers if not 1 <= n <= len(lines)]
-    if bad:
-        return f"cites line(s) {bad} but {document} has {len(lines)} lines"
-    if not quoted.strip():
-        return None
-    haystack = normalise_text("".join(lines[n - 1] for n in numbers))
+    ranges = source.line_ranges()
+    beyond = [f"{a}-{b}" if a != b else str(a) for a, b in ranges if b > len(lines) or a < 1]
+    if beyond:
+        return (f"cites line(s) {', '.join(beyond)} but {document} has {len(lines)} lines")
+    # Each range is at most the document long, so the haystack never outgrows the document.
+    haystack = normalise_text("".join("".join(lines[a - 1:b]) for a, b in ranges))
     for excerpt in re.split(r"…|\.\.\.", quoted):
         needle = normalise_text(excerpt)
         if needle and needle not in haystack:
@@ -670,7 +810,9 @@ def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]
         _say_unverified(src.meta.plan_id, doc)
 
     def cite(document: str, source: Source, quoted: str) -> str | None:
-        return check_citation(document, source, quoted) if verifiable else None
+        if verifiable:
+            return check_citation(document, source, quoted)
+        return empty_quote(source, quoted)
 
     why = cite(doc, src.meta.source, src.meta.source.text)
     if why:
@@ -703,12 +845,42 @@ def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]
         elif clip not in feature_keys:
             add(key, element, f"clip {clip!r} is neither plan_area, a unit nor a feature")
 
+    extent = None
     if check_references:
+        extent_parts = []
         for ref in src.meta.extent.units:
             try:
-                reference.unit(ref)
+                extent_parts.append(reference.unit(ref)[0])
             except ReferenceLookupError as exc:
                 problems.append(Problem(plan_file, "extent", str(exc)))
+        if extent_parts and len(extent_parts) == len(src.meta.extent.units):
+            extent = shapely.union_all(extent_parts)
+
+    def check_unit_inside(key, element, recipe):
+        """A unit far from the plan is a typo unless the recipe says it is context."""
+        if extent is None or recipe.context:
+            return
+        for ref in recipe.units:
+            try:
+                geom, label = reference.unit(ref)
+            except ReferenceLookupError:
+                continue                # reported by check_unit
+            if recipe.buffer_km:
+                # a band reaching in from a neighbour: the buffer must reach the plan
+                km_per_degree = 111.32 * math.cos(math.radians(extent.centroid.y))
+                gap_km = shapely.distance(geom, extent) * km_per_degree
+                if gap_km > recipe.buffer_km:
+                    add(key, element, f"unit {label} lies {gap_km:,.0f} km from the plan "
+                                      f"extent, beyond its buffer_km {recipe.buffer_km:g}; "
+                                      "write 'context: true' in the recipe if it is meant")
+                continue
+            inside = shapely.intersection(geom, extent).area / geom.area if geom.area else 0
+            if inside < 0.5:
+                add(key, element, f"unit {label} lies outside the plan extent ({inside:.0%} of "
+                                  "it inside); write 'context: true' in the recipe if the plan "
+                                  "names it as a neighbour on purpose")
+
+    dependencies: dict[str, list[str]] = {}
 
     for name, layer in src.layers.items():
         for feat in layer.features:
@@ -719,8 +891,6 @@ def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]
             why = cite(doc, feat.source, feat.source.text)
             if why:
                 add(key, feat.id, why)
-            if not feat.source.text.strip():
-                add(key, feat.id, "source.text (the original words) is empty")
             g = feat.geometry
             point_or_line = g.recipe in ("place", "corridor", "river")
             if layer.geometry_type == "polygon" and point_or_line and g.buffer_km is None:
@@ -764,6 +934,7 @@ def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]
             elif g.recipe == "admin_units":
                 for ref in g.units:
                     check_unit(key, feat.id, ref)
+                check_unit_inside(key, feat.id, g)
             elif g.recipe == "river":
                 for ref in (g.from_, g.to):
                     if ref is not None:
@@ -786,6 +957,14 @@ def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]
                 if not path.exists():
                     add(key, feat.id, f"file {g.path!r} not found next to the plan")
             check_clip(key, feat.id, g.clip)
+            within = layer.tessellation.within if layer.tessellation else None
+            dependencies[key] = [ref for ref in ((g.of if g.recipe == "features" else [])
+                                                 + [g.clip, within]) if ref in feature_keys]
+
+    for cycle in _cycles(dependencies):
+        add(cycle[0], cycle[0].split("/", 1)[1],
+            "circular geometry: " + " → ".join(cycle + [cycle[0]])
+            + " (each needs the next through 'of', 'clip' or 'within')")
 
     for rule in src.rules:
         key = f"rules:{rule.id}"
@@ -823,6 +1002,44 @@ def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]
             if zc not in classes:
                 add(key, ind.indicator_id, f"measure names unknown zone_class {zc!r}")
     return problems
+
+
+def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Every cycle of a dependency graph once, each starting at its smallest key.
+
+    Examples
+    --------
+    >>> _cycles({"a": ["b"], "b": ["c"], "c": ["a"], "d": ["d"], "e": ["a"]})
+    [['a', 'b', 'c'], ['d']]
+    """
+    found: dict[tuple, list[str]] = {}
+    done: set[str] = set()
+    for root in sorted(graph):
+        if root in done:
+            continue
+        path: list[str] = []
+        on_path: dict[str, int] = {}
+        stack = [(root, iter(graph.get(root, [])))]
+        path.append(root)
+        on_path[root] = 0
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                path.pop()
+                del on_path[node]
+                done.add(node)
+            elif child in on_path:
+                cycle = path[on_path[child]:]
+                first = cycle.index(min(cycle))
+                cycle = cycle[first:] + cycle[:first]
+                found.setdefault(tuple(cycle), cycle)
+            elif child not in done:
+                on_path[child] = len(path)
+                path.append(child)
+                stack.append((child, iter(graph.get(child, []))))
+    return sorted(found.values())
 
 
 def indicators_frame(src: PlanSource) -> pd.DataFrame:

@@ -673,9 +673,26 @@ class _ZoningLayers(MacroElement):
     def __init__(self, data: dict):
         super().__init__()
         self._name = "zoning_layers"
-        # "</" would end the <script> element early; "<\/" is the same JSON string.
-        self.payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")) \
-            .replace("</", "<\\/")
+        self.payload = inline_json(data)
+
+
+# "</script" ends the element and "<!--" switches the HTML tokenizer into a mode where the rest
+# of the page can be swallowed; U+2028/2029 end a line in older JavaScript. Escaped, every one of
+# them is the same JSON string.
+_INLINE_JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
+                        0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def inline_json(data) -> str:
+    """JSON of ``data`` safe to place inside an HTML ``<script>`` element.
+
+    Examples
+    --------
+    >>> inline_json({"name": "</script><!--"})
+    '{"name":"\\\\u003c/script\\\\u003e\\\\u003c!--"}'
+    """
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")) \
+        .translate(_INLINE_JSON_ESCAPES)
 
 
 def plan_map(plans: Plan | list[Plan], *, tiles: str | None = None, language: str = "both",

@@ -8,10 +8,12 @@
 
   var SVGNS = 'http://www.w3.org/2000/svg';
 
+  /* Every value that reaches innerHTML goes through esc at the point of insertion, text and
+   * attribute alike, whatever its origin: plan files, GeoPackages and styles are all input. */
   function esc(value) {
     return String(value === null || value === undefined ? '' : value)
       .replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
-      .replace(/"/g, '&quot;');
+      .replace(/"/g, '&quot;').replace(/'/g, '&#39;');
   }
 
   function decodeLine(flat, scale) {
@@ -112,12 +114,17 @@
     lang = lang || this.primary;
     var en = this.ui(key, 'en'), local = this.ui(key, lang);
     if (lang === 'en' || local === en) { return esc(en); }
-    return '<span class="zu-en">' + esc(en) + '</span><span class="zu-local" lang="' + lang +
-      '" dir="' + this.dir(lang) + '">' + esc(local) + '</span>';
+    return '<span class="zu-en">' + esc(en) + '</span><span class="zu-local"' +
+      this.langAttrs(lang) + '>' + esc(local) + '</span>';
   };
 
   ZoningMap.prototype.dir = function (lang) {
     return this.data.rtl.indexOf(lang) >= 0 ? 'rtl' : 'ltr';
+  };
+
+  /* ' lang="…" dir="…"' for text in a plan language. */
+  ZoningMap.prototype.langAttrs = function (lang) {
+    return ' lang="' + esc(lang) + '" dir="' + this.dir(lang) + '"';
   };
 
   /* Original-language and English text, shown according to the language switch. */
@@ -125,7 +132,7 @@
     tag = tag || 'span';
     var out = '';
     if (local && local !== en) {
-      out += '<' + tag + ' class="zl-local" lang="' + lang + '" dir="' + this.dir(lang) + '">' +
+      out += '<' + tag + ' class="zl-local"' + this.langAttrs(lang) + '>' +
         esc(local) + '</' + tag + '>';
       if (tag === 'span') { out += '<span class="zl-sep"> · </span>'; }
       out += '<' + tag + ' class="zl-en">' + esc(en) + '</' + tag + '>';
@@ -139,7 +146,7 @@
   ZoningMap.prototype.stacked = function (local, en, lang) {
     if (!local || local === en) { return '<span class="zl-any">' + esc(en || local) + '</span>'; }
     return '<span class="zoning-stack"><span class="zl-en">' + esc(en) + '</span>' +
-      '<span class="zl-local zoning-sub" lang="' + lang + '" dir="' + this.dir(lang) + '">' +
+      '<span class="zl-local zoning-sub"' + this.langAttrs(lang) + '>' +
       esc(local) + '</span></span>';
   };
 
@@ -239,9 +246,9 @@
     var s = this.classStyle(code);
     var path = this.data.markers[s.marker] || this.data.markers.circle;
     size = size || s.marker_size;
-    return '<svg xmlns="' + SVGNS + '" width="' + size + '" height="' + size +
-      '" viewBox="-1 -1 22 22"><path d="' + path + '" fill="' + s.fill + '" fill-opacity="' +
-      Math.max(s.fill_opacity, 0.6) + '" stroke="' + s.stroke +
+    return '<svg xmlns="' + SVGNS + '" width="' + esc(size) + '" height="' + esc(size) +
+      '" viewBox="-1 -1 22 22"><path d="' + esc(path) + '" fill="' + esc(s.fill) +
+      '" fill-opacity="' + esc(Math.max(s.fill_opacity, 0.6)) + '" stroke="' + esc(s.stroke) +
       '" stroke-width="1.6"/></svg>';
   };
 
@@ -260,16 +267,17 @@
   ZoningMap.prototype.swatch = function (code, geometryType) {
     var s = this.classStyle(code);
     if (geometryType === 'point') { return this.markerSvg(code, 14); }
-    var dash = s.dash ? ' stroke-dasharray="' + s.dash + '"' : '';
+    var dash = s.dash ? ' stroke-dasharray="' + esc(s.dash) + '"' : '';
     var body;
     if (geometryType === 'line') {
-      body = '<line x1="1" y1="7" x2="25" y2="7" stroke="' + s.stroke + '" stroke-width="' +
-        Math.min(s.weight, 4) + '"' + dash + ' stroke-linecap="round"/>';
+      body = '<line x1="1" y1="7" x2="25" y2="7" stroke="' + esc(s.stroke) + '" stroke-width="' +
+        esc(Math.min(s.weight, 4)) + '"' + dash + ' stroke-linecap="round"/>';
     } else {
       var fill = s.hatch ? 'url(#zoning-hatch-' + code + ')' : s.fill;
       var opacity = s.hatch ? 1 : Math.max(s.fill_opacity, 0.08);
-      body = '<rect x="1" y="1" width="24" height="12" fill="' + fill + '" fill-opacity="' +
-        opacity + '" stroke="' + s.stroke + '" stroke-width="' + Math.min(s.weight, 2.5) + '"' +
+      body = '<rect x="1" y="1" width="24" height="12" fill="' + esc(fill) + '" fill-opacity="' +
+        esc(opacity) + '" stroke="' + esc(s.stroke) + '" stroke-width="' +
+        esc(Math.min(s.weight, 2.5)) + '"' +
         dash + '/>';
     }
     return '<svg xmlns="' + SVGNS + '" class="zoning-swatch" width="26" height="14">' + body +
@@ -402,10 +410,10 @@
       html += '</ul></div>';
     }
     html += '<div class="zp-source"><div class="zp-h">' + this.uiHtml('source', lang) + ': ' +
-      '<span lang="' + lang + '" dir="' + this.dir(lang) + '">' + esc(p.section) + '</span>, ' +
+      '<span' + this.langAttrs(lang) + '>' + esc(p.section) + '</span>, ' +
       this.uiHtml('lines', lang) + ' ' + esc(p.lines) + ' <small>(' + esc(plan.source_document) +
-      ')</small></div><blockquote class="zoning-citation" lang="' + lang + '" dir="' +
-      this.dir(lang) + '">' + esc(p.text) + '</blockquote></div>';
+      ')</small></div><blockquote class="zoning-citation"' +
+      this.langAttrs(lang) + '>' + esc(p.text) + '</blockquote></div>';
     var accuracy = p.accuracy_m ? ' · ±' + Number(p.accuracy_m).toLocaleString('en') + ' m' : '';
     html += '<div class="zp-geometry"><span class="zp-h">' + this.uiHtml('geometry', lang) +
       ':</span> <span class="zoning-badge zoning-badge-' + esc(p.badge) + '">' +
@@ -421,8 +429,8 @@
     if (!b) { return esc(badge); }
     var en = b.label.en, local = b.label[lang];
     if (!local || local === en || lang === 'en') { return esc(en); }
-    return '<span class="zu-en">' + esc(en) + '</span><span class="zu-local" lang="' + lang +
-      '" dir="' + this.dir(lang) + '">' + esc(local) + '</span>';
+    return '<span class="zu-en">' + esc(en) + '</span><span class="zu-local"' +
+      this.langAttrs(lang) + '>' + esc(local) + '</span>';
   };
 
   /* --- controls ----------------------------------------------------------------------- */
@@ -460,9 +468,9 @@
     this.data.bases.forEach(function (b) {
       var local = b.label[self.primary] || b.label.en;
       var text = local === b.label.en ? esc(b.label.en) : '<span class="zu-en">' +
-        esc(b.label.en) + '</span><span class="zu-local" lang="' + self.primary + '" dir="' +
-        self.dir(self.primary) + '">' + esc(local) + '</span>';
-      html += '<label><input type="radio" name="zoning-base" value="' + b.id + '"' +
+        esc(b.label.en) + '</span><span class="zu-local"' +
+        self.langAttrs(self.primary) + '>' + esc(local) + '</span>';
+      html += '<label><input type="radio" name="zoning-base" value="' + esc(b.id) + '"' +
         (b.id === self.base ? ' checked' : '') + '> ' + text + '</label>';
     });
     html += '</fieldset>';
@@ -545,7 +553,7 @@
     if (!e) { return; }
     if (on) { this.map.addLayer(e.group); } else { this.map.removeLayer(e.group); }
     var input = this.layerPanel &&
-      this.layerPanel.querySelector('input[data-layer="' + key.replace(/"/g, '') + '"]');
+      this.layerPanel.querySelector('input[data-layer="' + CSS.escape(key) + '"]');
     if (input) { input.checked = on; }
   };
 
@@ -603,7 +611,7 @@
     html += '<div class="zoning-legend-theme"><div class="zoning-legend-h">' +
       this.uiHtml('geometry_basis') + '</div><div class="zoning-legend-badges">';
     Object.keys(this.data.badges).forEach(function (b) {
-      html += '<span class="zoning-badge zoning-badge-' + b + '" title="' +
+      html += '<span class="zoning-badge zoning-badge-' + esc(b) + '" title="' +
         esc(self.data.badges[b].description) + '">' + self.badgeLabel(b, self.primary) + '</span> ';
     });
     html += '</div></div>';
@@ -616,8 +624,8 @@
     var self = this, out = '<span class="zl-en">' + esc(label.en) + '</span>';
     var locals = langs.filter(function (l) { return label[l] && label[l] !== label.en; });
     locals.forEach(function (l) {
-      out += '<span class="zl-sep"> · </span><span class="zl-local" lang="' + l + '" dir="' +
-        self.dir(l) + '">' + esc(label[l]) + '</span>';
+      out += '<span class="zl-sep"> · </span><span class="zl-local"' +
+        self.langAttrs(l) + '>' + esc(label[l]) + '</span>';
     });
     return out;
   };
