@@ -164,8 +164,15 @@ def antimeridian_crossings(geoms: np.ndarray) -> np.ndarray:
     >>> antimeridian_crossings(np.array([ring, shapely.box(0, 0, 1, 1)])).tolist()
     [True, False]
     """
+    geoms = np.asarray(geoms, dtype=object)
     crossing = np.zeros(len(geoms), dtype=bool)
-    linear, owner = _linear_parts(np.asarray(geoms, dtype=object))
+    # Only a geometry spanning more than 180° of longitude can have such an edge.
+    bounds = shapely.bounds(geoms)
+    wide = np.flatnonzero(bounds[:, 2] - bounds[:, 0] > 180)
+    if not len(wide):
+        return crossing
+    linear, owner = _linear_parts(geoms[wide])
+    owner = wide[owner]
     if not len(linear):
         return crossing
     coords, index = shapely.get_coordinates(linear, return_index=True)
