@@ -1,0 +1,589 @@
+"""Plan diff: what changed between two versions of a plan, by feature, by area and by rule.
+
+:func:`diff` compares two versions of a plan — plan ids, built :class:`~zoning.model.Plan`
+objects, GeoPackages written by :func:`zoning.write_gpkg`, or a plan at a git revision of
+``layers/`` (``"cn-yongji-2035@HEAD~3"``) — and returns a :class:`PlanDiff` with:
+
+* ``features``: every feature added, removed or changed — the attributes that changed
+  (old → new), the area or length gained and lost (equal-area / geodesic), and the change of
+  precision badge (an envelope replaced by an authoritative delineation is reported as such,
+  with the feature's stated size met or not);
+* ``transitions``: the area moving from each zone class to each other class per admin unit
+  (or per user polygons), from the slices of both versions (:mod:`zoning.slices`);
+* ``classes``: the area each class gained and lost per unit, which reconciles with
+  :func:`zoning.tabulate` of each version (``new = old + gained − lost``);
+* ``rules``, ``indicators``, ``statements``: added, removed, changed, with the text
+  difference and both citations;
+* ``changes``: the change polygons (one per distinct before/after combination of features).
+
+Only the features that differ are overlaid (with the unchanged features that touch them),
+so a diff costs less than tabulating either version. See ``docs/diff.md``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from ._errors import ZoningError
+from .geometry import area_km2, length_km
+from .model import CRS, ROOT, Plan
+from .slices import Slices, build_slices
+
+#: Attribute columns that state a feature's size in the plan text, with km² per unit. When
+#: a feature's geometry changes, its new area is checked against the stated size.
+STATED_SIZE_COLUMNS = {"delineated_km2": 1.0, "area_km2_stated": 1.0, "target_km2": 1.0,
+                       "area_ha": 0.01}
+#: Relative tolerance within which a measured area "meets" a stated size.
+STATED_SIZE_TOLERANCE = 0.1
+#: Columns derived from the geometry: their change is reported as area/length, not attributes.
+_DERIVED = ("geometry", "area_km2", "length_km")
+#: Pieces smaller than this (100 m²) are float dust along shared edges, as in ``tabulate``.
+_DUST_KM2 = 1e-4
+_POLYGONAL = (3, 6)
+
+#: The comparable tables, their key column and the citation columns.
+_TABLE_KEYS = {
+    "rules": ("rule_id", ("source_section", "source_lines")),
+    "indicators": ("indicator_id", ("section", "lines")),
+    "statements": ("statement_id", ("source_section", "source_lines")),
+}
+_TEXT_COLUMNS = ("text", "text_en")
+
+FEATURE_DIFF_COLUMNS = [
+    "key", "feature_id", "layer", "name", "name_en", "zone_class", "change",
+    "attributes_changed", "geometry_changed", "old_area_km2", "new_area_km2",
+    "area_gained_km2", "area_lost_km2", "old_length_km", "new_length_km", "length_gained_km",
+    "length_lost_km", "old_badge", "new_badge", "badge_change", "old_basis", "new_basis",
+    "precision", "stated_km2", "stated_column", "stated_ratio", "stated_met",
+]
+TABLE_DIFF_COLUMNS = ["id", "change", "fields_changed", "old", "new", "text_diff",
+                      "old_citation", "new_citation"]
+TRANSITION_COLUMNS = ["unit", "from_class", "to_class", "area_km2"]
+CLASS_COLUMNS = ["unit", "zone_class", "gained_km2", "lost_km2", "net_km2"]
+#: Unit label of changed land outside every unit tabulated by.
+OUTSIDE_UNITS = "(outside units)"
+
+
+@dataclass(frozen=True)
+class PlanDiff:
+    """What changed from ``old`` to ``new`` (see :func:`diff`).
+
+    Attributes
+    ----------
+    features : DataFrame
+        One row per feature added, removed or changed (:data:`FEATURE_DIFF_COLUMNS`).
+    attributes : DataFrame
+        Long table of changed attributes: ``key``, ``attribute``, ``old``, ``new``.
+    transitions : DataFrame
+        ``unit``, ``from_class``, ``to_class``, ``area_km2``: land whose classes changed.
+        ``from_class`` holds the classes the land lost, ``to_class`` those it gained (several
+        joined by `` & `` where overlapping classes change together; empty for none).
+    classes : DataFrame
+        ``unit``, ``zone_class``, ``gained_km2``, ``lost_km2``, ``net_km2``.
+    rules, indicators, statements : DataFrame
+        :data:`TABLE_DIFF_COLUMNS` for each table.
+    changes : GeoDataFrame
+        Change polygons with ``from_class``, ``to_class``, ``old_features``,
+        ``new_features``, ``area_km2``.
+    """
+
+    old: Plan
+    new: Plan
+    old_label: str
+    new_label: str
+    features: pd.DataFrame
+    attributes: pd.DataFrame
+    transitions: pd.DataFrame
+    classes: pd.DataFrame
+    rules: pd.DataFrame
+    indicators: pd.DataFrame
+    statements: pd.DataFrame
+    changes: gpd.GeoDataFrame
+    units: gpd.GeoDataFrame = field(repr=False, default=None)
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing differs: no feature, area, rule, indicator or statement."""
+        return all(len(t) == 0 for t in (self.features, self.transitions, self.rules,
+                                         self.indicators, self.statements))
+
+    def summary(self) -> str:
+        """A few lines a planner reads first."""
+        lines = [f"{self.old_label} → {self.new_label}"]
+        if self.empty:
+            return lines[0] + ": no differences"
+        counts = self.features.change.value_counts()
+        lines.append("features: " + ", ".join(f"{counts.get(c, 0)} {c}"
+                                              for c in ("added", "removed", "changed")))
+        moved = self.transitions.area_km2.sum()
+        lines.append(f"land changing class: {moved:,.2f} km² in "
+                     f"{self.transitions.unit.nunique()} unit(s)")
+        for name in ("rules", "indicators", "statements"):
+            c = getattr(self, name).change.value_counts()
+            lines.append(f"{name}: " + ", ".join(f"{c.get(k, 0)} {k}"
+                                                 for k in ("added", "removed", "changed")))
+        precise = self.features[self.features.precision != ""]
+        for row in precise.itertuples():
+            lines.append(f"precision: {row.key}: {row.precision}")
+        return "\n".join(lines)
+
+
+# --- loading a version -------------------------------------------------------------------------
+
+def _git(args: list[str], *, binary: bool = False):
+    try:
+        done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, check=False)
+    except FileNotFoundError as exc:
+        raise ZoningError("reading a plan at a git revision needs git on the PATH") from exc
+    if done.returncode:
+        raise ZoningError(f"git {' '.join(args)}: {done.stderr.decode(errors='replace').strip()}")
+    return done.stdout if binary else done.stdout.decode()
+
+
+def plan_at_revision(plan_id: str, revision: str) -> Plan:
+    """Build ``layers/<plan_id>`` as it was at git ``revision`` of this repository.
+
+    The plan folder of that revision is extracted (``git archive``) into a temporary folder
+    and built there; shared vocabularies and reference data are today's.
+
+    Examples
+    --------
+    >>> plan_at_revision("vn-kontum-2030", "HEAD~1")                # doctest: +SKIP
+    """
+    from .build import build_plan
+
+    commit = _git(["rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"]).strip()
+    listing = _git(["ls-tree", "--name-only", commit, f"layers/{plan_id}/"])
+    if not listing.strip():
+        raise ZoningError(f"layers/{plan_id} does not exist at revision {revision} ({commit[:10]})")
+    archive = _git(["archive", "--format=tar", commit, f"layers/{plan_id}"], binary=True)
+    with tempfile.TemporaryDirectory(prefix="zoning-rev-") as tmp:
+        with tarfile.open(fileobj=BytesIO(archive)) as tar:
+            tar.extractall(tmp, filter="data")
+        plan = build_plan(plan_id, layers_dir=Path(tmp) / "layers")
+    return plan
+
+
+def resolve_version(version) -> tuple[Plan, str]:
+    """A :class:`Plan` and a label from a plan id, ``plan_id@rev``, a GeoPackage or a Plan."""
+    from .build import load
+    from .io import read_gpkg
+
+    if isinstance(version, Plan):
+        return version, version.plan_id
+    if not isinstance(version, (str, Path)):
+        raise ZoningError(f"cannot diff a {type(version).__name__}: give a plan id, "
+                          "'plan_id@<git revision>', a plan GeoPackage or a Plan")
+    text = str(version)
+    path = Path(text)
+    if path.suffix.lower() == ".gpkg" or path.exists():
+        if not path.exists():
+            raise ZoningError(f"no such file: {path}")
+        return read_gpkg(path), path.name
+    if "@" in text:
+        plan_id, revision = text.split("@", 1)
+        if not plan_id or not revision:
+            raise ZoningError(f"{text!r}: write a plan at a revision as 'plan_id@<git revision>'")
+        return plan_at_revision(plan_id, revision), text
+    return load(text), text
+
+
+# --- features ------------------------------------------------------------------------------------
+
+def _key(feature_ids: pd.Series, plan_id: str) -> pd.Series:
+    """Feature id without its plan prefix (``layer/id``), so renamed plans still match."""
+    ids = feature_ids.astype(str)
+    return ids.where(~ids.str.startswith(plan_id + "/"), ids.str.slice(len(plan_id) + 1))
+
+
+def _all_features(plan: Plan) -> gpd.GeoDataFrame:
+    """Every feature of every layer with all its columns (attributes included)."""
+    frames = [g for g in plan.layers.values() if len(g)]
+    if not frames:
+        return gpd.GeoDataFrame({"feature_id": [], "key": []}, geometry=[], crs=CRS)
+    out = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=CRS)
+    out["key"] = _key(out["feature_id"], plan.plan_id)
+    return out.set_index("key", drop=False)
+
+
+def _norm(value):
+    """A value as compared: missing → None, numbers → float, the rest → str."""
+    if value is None or (not isinstance(value, (str, bytes)) and pd.isna(value)):
+        return None
+    if isinstance(value, str) and value == "":
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    return str(value)
+
+
+def _same_geometry(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Equal geometries: byte-identical, else topologically equal (vertex order may differ)."""
+    same = np.zeros(len(a), dtype=bool)
+    missing_a, missing_b = shapely.is_missing(a), shapely.is_missing(b)
+    same[missing_a & missing_b] = True
+    both = ~missing_a & ~missing_b
+    idx = np.flatnonzero(both)
+    same[idx] = shapely.to_wkb(a[idx]) == shapely.to_wkb(b[idx])
+    doubt = idx[~same[idx]]
+    if len(doubt):
+        same[doubt] = shapely.equals(a[doubt], b[doubt])
+    return same
+
+
+def _feature_diff(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, ids: tuple[str, str]
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, set[str]]:
+    """The features table, the long attribute table, and the keys whose polygons differ."""
+    old_keys, new_keys = set(old.index), set(new.index)
+    added = sorted(new_keys - old_keys)
+    removed = sorted(old_keys - new_keys)
+    common = sorted(old_keys & new_keys)
+    o, n = old.loc[common], new.loc[common]
+    geom_same = _same_geometry(np.asarray(o.geometry.values, dtype=object),
+                               np.asarray(n.geometry.values, dtype=object))
+    columns = [c for c in dict.fromkeys([*old.columns, *new.columns])
+               if c not in (*_DERIVED, "key", "feature_id", "plan_id")]
+    attr_rows = []
+    for col in columns:
+        ov = o[col] if col in o else pd.Series(None, index=o.index, dtype=object)
+        nv = n[col] if col in n else pd.Series(None, index=n.index, dtype=object)
+        for key, a, b in zip(common, ov.to_numpy(), nv.to_numpy()):
+            na, nb = _norm(a), _norm(b)
+            if na != nb:
+                attr_rows.append({"key": key, "attribute": col, "old": na, "new": nb})
+    attributes = pd.DataFrame(attr_rows, columns=["key", "attribute", "old", "new"])
+    changed_attrs = attributes.groupby("key").attribute.agg(";".join) if len(attributes) \
+        else pd.Series(dtype=object)
+    changed = sorted(set(np.asarray(common)[~geom_same]) | set(changed_attrs.index))
+
+    rows = []
+    for key in added:
+        rows.append(_feature_row(key, None, new.loc[key], "added", ""))
+    for key in removed:
+        rows.append(_feature_row(key, old.loc[key], None, "removed", ""))
+    geom_changed = set(np.asarray(common)[~geom_same])
+    for key in changed:
+        rows.append(_feature_row(key, old.loc[key], new.loc[key], "changed",
+                                 changed_attrs.get(key, ""), key in geom_changed))
+    table = pd.DataFrame(rows, columns=FEATURE_DIFF_COLUMNS)
+    table = _measure_changes(table, old, new)
+    order = {"removed": 0, "added": 1, "changed": 2}
+    table = table.sort_values(["change", "key"], key=lambda s: s.map(order) if s.name ==
+                              "change" else s).reset_index(drop=True)
+    polygon_changes = {k for k in [*added, *removed, *changed]
+                       if (k in geom_changed or k not in old_keys or k not in new_keys
+                           or "zone_class" in str(changed_attrs.get(k, "")).split(";"))}
+    return table, attributes, polygon_changes
+
+
+def _feature_row(key, o, n, change, attrs, geometry_changed=None) -> dict:
+    ref = n if n is not None else o
+    return {
+        "key": key, "feature_id": ref["feature_id"], "layer": ref.get("layer"),
+        "name": ref.get("name"), "name_en": ref.get("name_en"),
+        "zone_class": ref.get("zone_class"), "change": change, "attributes_changed": attrs,
+        "geometry_changed": bool(geometry_changed) if change == "changed" else True,
+        "old_badge": "" if o is None else str(o.get("basis_badge") or ""),
+        "new_badge": "" if n is None else str(n.get("basis_badge") or ""),
+        "old_basis": "" if o is None else str(o.get("geometry_basis") or ""),
+        "new_basis": "" if n is None else str(n.get("geometry_basis") or ""),
+    }
+
+
+def _measure_changes(table: pd.DataFrame, old: gpd.GeoDataFrame, new: gpd.GeoDataFrame
+                     ) -> pd.DataFrame:
+    """Areas and lengths of each version, gained and lost, badge change and stated size."""
+    if table.empty:
+        return table
+    empty = shapely.GeometryCollection()
+
+    def geoms(frame, keys):
+        present = frame.reindex(keys).geometry
+        return np.array([g if g is not None and not (isinstance(g, float)) else empty
+                         for g in present.to_numpy()], dtype=object)
+
+    keys = table.key.to_numpy()
+    og, ng = geoms(old, keys), geoms(new, keys)
+    kind = np.maximum(shapely.get_dimensions(og), shapely.get_dimensions(ng))
+    moved = table.geometry_changed.to_numpy(dtype=bool)
+    gained = np.where(moved, shapely.difference(ng, og), empty)
+    lost = np.where(moved, shapely.difference(og, ng), empty)
+    for label, dim, measure in (("area", 2, area_km2), ("length", 1, length_km)):
+        unit = "km2" if dim == 2 else "km"
+        pick = kind == dim
+        for col, values in ((f"old_{label}_{unit}", og), (f"new_{label}_{unit}", ng),
+                            (f"{label}_gained_{unit}", gained), (f"{label}_lost_{unit}", lost)):
+            out = np.full(len(table), np.nan)
+            if pick.any():
+                out[pick] = measure(gpd.GeoSeries(values[pick], crs=CRS))
+            table[col] = out
+    table.loc[table.change == "added", ["old_area_km2", "old_length_km"]] = np.nan
+    table.loc[table.change == "removed", ["new_area_km2", "new_length_km"]] = np.nan
+    badge = table.old_badge != table.new_badge
+    both = (table.change == "changed") & badge
+    table["badge_change"] = np.where(both, table.old_badge + " → " + table.new_badge, "")
+    table["precision"] = ""
+    sharper = both & (table.new_badge == "authoritative")
+    table.loc[sharper, "precision"] = (table.old_badge[sharper] + " " + table.old_basis[sharper]
+                                       + " replaced by an authoritative delineation")
+    _stated_sizes(table, old, new)
+    return table
+
+
+def _stated_sizes(table: pd.DataFrame, old: gpd.GeoDataFrame, new: gpd.GeoDataFrame) -> None:
+    """Stated size of each changed polygon feature and whether its new area meets it."""
+    table["stated_km2"] = np.nan
+    table["stated_column"] = ""
+    table["stated_ratio"] = np.nan
+    table["stated_met"] = None
+    for i, row in table.iterrows():
+        if not row.geometry_changed or pd.isna(row.new_area_km2):
+            continue
+        source = new.loc[row.key]
+        for col, factor in STATED_SIZE_COLUMNS.items():
+            value = pd.to_numeric(source.get(col), errors="coerce")
+            if pd.notna(value) and value > 0:
+                stated = float(value) * factor
+                ratio = row.new_area_km2 / stated
+                table.at[i, "stated_km2"] = stated
+                table.at[i, "stated_column"] = col
+                table.at[i, "stated_ratio"] = ratio
+                table.at[i, "stated_met"] = bool(abs(ratio - 1) <= STATED_SIZE_TOLERANCE)
+                break
+
+
+# --- transitions -------------------------------------------------------------------------------
+
+def _join(classes) -> str:
+    return " & ".join(sorted(classes))
+
+
+def _local_slices(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, keys: set[str]
+                  ) -> tuple[Slices, np.ndarray, np.ndarray, np.ndarray]:
+    """Slices of the changed polygon features of both versions and the unchanged ones that
+    touch them; per slice: old classes, new classes (``frozenset`` arrays) and the members'
+    version (``old``/``new``/``both``).
+
+    Land covered only by unchanged features keeps its classes, so it is left out.
+    """
+    def polygonal(frame):
+        geoms = np.asarray(frame.geometry.values, dtype=object)
+        return frame[np.isin(shapely.get_type_id(geoms), _POLYGONAL)]
+
+    old_p, new_p = polygonal(old), polygonal(new)
+    changed_old = old_p[old_p.index.isin(keys)]
+    changed_new = new_p[new_p.index.isin(keys)]
+    unchanged = new_p[~new_p.index.isin(keys)]
+    changed_geoms = np.concatenate([np.asarray(changed_old.geometry.values, dtype=object),
+                                    np.asarray(changed_new.geometry.values, dtype=object)])
+    touching = np.unique(shapely.STRtree(np.asarray(unchanged.geometry.values, dtype=object))
+                         .query(changed_geoms, predicate="intersects")[1])
+    context = unchanged.iloc[touching]
+    cols = ["feature_id", "zone_class", "geometry"]
+    frame = pd.concat([context[cols].assign(plan_id="both"),
+                       changed_old[cols].assign(plan_id="old"),
+                       changed_new[cols].assign(plan_id="new")], ignore_index=True)
+    slices = build_slices(gpd.GeoDataFrame(frame, geometry="geometry", crs=CRS))
+    version = frame.plan_id.to_numpy()
+    zone = frame.zone_class.astype(str).to_numpy()
+    old_sets, new_sets = [], []
+    for s in range(slices.n_slices):
+        members = slices.members(s)
+        v, z = version[members], zone[members]
+        old_sets.append(frozenset(z[v != "new"]))
+        new_sets.append(frozenset(z[v != "old"]))
+    return slices, np.array(old_sets, dtype=object), np.array(new_sets, dtype=object), version
+
+
+def _transitions(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, keys: set[str],
+                 units: gpd.GeoDataFrame) -> tuple[pd.DataFrame, pd.DataFrame, gpd.GeoDataFrame]:
+    from .stats import _unit_slice_areas
+
+    empty = (pd.DataFrame(columns=TRANSITION_COLUMNS), pd.DataFrame(columns=CLASS_COLUMNS),
+             gpd.GeoDataFrame({"from_class": [], "to_class": [], "old_features": [],
+                               "new_features": [], "area_km2": []}, geometry=[], crs=CRS))
+    if not keys:
+        return empty
+    slices, old_sets, new_sets, version = _local_slices(old, new, keys)
+    lost = np.array([_join(o - n) for o, n in zip(old_sets, new_sets)], dtype=object)
+    gained = np.array([_join(n - o) for o, n in zip(old_sets, new_sets)], dtype=object)
+    changed = np.flatnonzero((lost != "") | (gained != ""))
+    if not len(changed):
+        return empty
+    keep = np.isin(slices.face_slice, changed)
+    moving = Slices(slices.features, slices.faces[keep], slices.face_slice[keep],
+                    slices.member_ptr, slices.member_idx, slices.cell)
+    pairs = _unit_slice_areas(moving, units)
+    names = units["unit_id"].to_numpy()
+    per_slice = pd.Series(moving.face_km2).groupby(moving.face_slice).sum()
+    inside = pairs.groupby("slice").area_km2.sum().reindex(per_slice.index, fill_value=0.0)
+    outside = (per_slice - inside)
+    outside = outside[outside > _DUST_KM2]
+    rows = pd.concat([
+        pd.DataFrame({"unit": names[pairs.unit.to_numpy()], "slice": pairs.slice.to_numpy(),
+                      "area_km2": pairs.area_km2.to_numpy()}),
+        pd.DataFrame({"unit": OUTSIDE_UNITS, "slice": outside.index.to_numpy(),
+                      "area_km2": outside.to_numpy()}),
+    ], ignore_index=True)
+    rows["from_class"] = lost[rows.slice.to_numpy()]
+    rows["to_class"] = gained[rows.slice.to_numpy()]
+    transitions = rows.groupby(["unit", "from_class", "to_class"], as_index=False).area_km2.sum()
+    transitions = transitions[transitions.area_km2 > _DUST_KM2]
+    transitions = transitions.sort_values(["unit", "area_km2"], ascending=[True, False],
+                                          kind="stable").reset_index(drop=True)
+
+    def per_class(column, name):
+        part = rows[rows[column] != ""][["unit", column, "area_km2"]]
+        part = part.assign(zone_class=part[column].str.split(" & ")).explode("zone_class")
+        return part.groupby(["unit", "zone_class"]).area_km2.sum().rename(name)
+
+    classes = pd.concat([per_class("to_class", "gained_km2"), per_class("from_class",
+                                                                        "lost_km2")],
+                        axis=1).fillna(0.0)
+    classes["net_km2"] = classes.gained_km2 - classes.lost_km2
+    classes = classes[(classes.gained_km2 > _DUST_KM2) | (classes.lost_km2 > _DUST_KM2)]
+    classes = classes.reset_index()[CLASS_COLUMNS]
+
+    ids = slices.features.feature_id.to_numpy()
+    polys = slices.table.iloc[changed]
+    member_ids = [slices.members(s) for s in changed]
+    changes = gpd.GeoDataFrame({
+        "from_class": lost[changed], "to_class": gained[changed],
+        "old_features": [";".join(ids[m][version[m] != "new"]) for m in member_ids],
+        "new_features": [";".join(ids[m][version[m] != "old"]) for m in member_ids],
+        "area_km2": polys.area_km2.to_numpy(),
+    }, geometry=polys.geometry.to_numpy(), crs=CRS)
+    changes = changes[changes.area_km2 > _DUST_KM2].reset_index(drop=True)
+    return transitions, classes, changes
+
+
+def _units(old: Plan, new: Plan, units) -> gpd.GeoDataFrame:
+    from .inputs import prepare
+    from .stats import admin_units
+
+    if units is not None:
+        prepared = prepare(units, what="units")
+        if "unit_id" not in prepared:
+            prepared = prepared.assign(unit_id=prepared.index.astype(str))
+        return prepared.reset_index(drop=True)
+    frames = []
+    for plan in (new, old):
+        try:
+            frames.append(admin_units(plan))
+        except KeyError:
+            # A plan read from a GeoPackage carries no extent geometry; its area is what its
+            # features cover.
+            geoms = [g for g in plan.features.geometry if g is not None]
+            frames.append(gpd.GeoDataFrame({"unit_id": [plan.plan_id],
+                                            "name": [plan.meta.get("title", plan.plan_id)],
+                                            "geometry_basis": ["plan_features"]},
+                                           geometry=[shapely.union_all(geoms)], crs=CRS))
+    out = pd.concat(frames, ignore_index=True).drop_duplicates("unit_id")
+    return gpd.GeoDataFrame(out, crs=CRS).reset_index(drop=True)
+
+
+# --- rules, indicators, statements ------------------------------------------------------------
+
+def _cite(row: pd.Series, columns: tuple[str, str]) -> str:
+    section, lines = (row.get(c, "") for c in columns)
+    parts = [str(section) if _norm(section) is not None else "",
+             f"L{lines}" if _norm(lines) is not None else ""]
+    return ", ".join(p for p in parts if p)
+
+
+def _text(row: pd.Series) -> str:
+    return "\n".join(str(row[c]) for c in _TEXT_COLUMNS if c in row and _norm(row[c]) is not None)
+
+
+def _text_diff(a: str, b: str) -> str:
+    if a == b:
+        return ""
+    return "\n".join(difflib.unified_diff(a.splitlines(), b.splitlines(), "old", "new",
+                                          lineterm="", n=0))
+
+
+def _table_diff(old: pd.DataFrame | None, new: pd.DataFrame | None, name: str) -> pd.DataFrame:
+    key, cite = _TABLE_KEYS[name]
+    old = (old if old is not None else pd.DataFrame(columns=[key])).drop(
+        columns="plan_id", errors="ignore").set_index(key, drop=False)
+    new = (new if new is not None else pd.DataFrame(columns=[key])).drop(
+        columns="plan_id", errors="ignore").set_index(key, drop=False)
+    rows = []
+    for ident in sorted(set(old.index) | set(new.index), key=str):
+        o = old.loc[ident] if ident in old.index else None
+        n = new.loc[ident] if ident in new.index else None
+        if isinstance(o, pd.DataFrame):
+            o = o.iloc[0]
+        if isinstance(n, pd.DataFrame):
+            n = n.iloc[0]
+        if o is None or n is None:
+            change, fields = ("added", "") if o is None else ("removed", "")
+        else:
+            cols = [c for c in dict.fromkeys([*old.columns, *new.columns]) if c != key]
+            diffs = [c for c in cols if _norm(o.get(c)) != _norm(n.get(c))]
+            if not diffs:
+                continue
+            change, fields = "changed", ";".join(diffs)
+        old_text = "" if o is None else _text(o)
+        new_text = "" if n is None else _text(n)
+        rows.append({"id": ident, "change": change, "fields_changed": fields,
+                     "old": old_text, "new": new_text,
+                     "text_diff": _text_diff(old_text, new_text) if change == "changed" else "",
+                     "old_citation": "" if o is None else _cite(o, cite),
+                     "new_citation": "" if n is None else _cite(n, cite)})
+    return pd.DataFrame(rows, columns=TABLE_DIFF_COLUMNS)
+
+
+# --- the diff ----------------------------------------------------------------------------------
+
+def diff(old, new, *, units: gpd.GeoDataFrame | None = None) -> PlanDiff:
+    """What changed between two versions of a plan.
+
+    Parameters
+    ----------
+    old, new : str, Path or Plan
+        A plan id (``"cn-yongji-2035"``), a plan at a git revision of ``layers/``
+        (``"cn-yongji-2035@HEAD~2"``), a GeoPackage written by :func:`zoning.write_gpkg`, or
+        a built :class:`~zoning.model.Plan` (e.g. ``plan.replace_layer(...)``).
+    units : GeoDataFrame, optional
+        Polygons to report transitions by (any CRS; ``unit_id`` names them, else the index).
+        Default: the admin units of both versions (:func:`zoning.admin_units`).
+
+    Returns
+    -------
+    PlanDiff
+
+    Examples
+    --------
+    >>> import zoning
+    >>> d = zoning.diff("vn-kontum-2030@921413d~1", "vn-kontum-2030@921413d")  # doctest: +SKIP
+    >>> d.features[["key", "change", "length_gained_km", "length_lost_km"]]  # doctest: +SKIP
+    >>> zoning.write_diff(d, "out/kontum-diff")     # diff.gpkg + diff.html  # doctest: +SKIP
+    """
+    old_plan, old_label = resolve_version(old)
+    new_plan, new_label = resolve_version(new)
+    if old_label == new_label and old_plan is not new_plan:
+        old_label, new_label = f"{old_label} (old)", f"{new_label} (new)"
+    old_feats, new_feats = _all_features(old_plan), _all_features(new_plan)
+    features, attributes, polygon_keys = _feature_diff(old_feats, new_feats,
+                                                       (old_plan.plan_id, new_plan.plan_id))
+    unit_frame = _units(old_plan, new_plan, units) if polygon_keys else None
+    transitions, classes, changes = _transitions(old_feats, new_feats, polygon_keys, unit_frame)
+    tables = {name: _table_diff(old_plan.tables.get(name), new_plan.tables.get(name), name)
+              for name in _TABLE_KEYS}
+    return PlanDiff(old_plan, new_plan, old_label, new_label, features, attributes,
+                    transitions, classes, tables["rules"], tables["indicators"],
+                    tables["statements"], changes, unit_frame)
