@@ -221,8 +221,15 @@ def _norm(value):
     """A value as compared: missing → None, numbers → float, the rest → str."""
     if value is None or (not isinstance(value, (str, bytes)) and pd.isna(value)):
         return None
-    if isinstance(value, str) and value == "":
-        return None
+    if isinstance(value, str):
+        if value == "":
+            return None
+        # A GeoPackage table stores numbers as text ("40.0"): compare them as numbers.
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return number if np.isfinite(number) else value
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, float, np.integer, np.floating)):

@@ -1,0 +1,299 @@
+"""Plan diff on the real plans: modified copies with changes computed independently (shapely
+difference, geodesic areas), identical versions, reconciliation with ``tabulate``, a git
+revision of ``layers/`` and a GeoPackage round trip."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import replace
+from types import MappingProxyType
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import pytest
+import shapely
+
+import zoning
+from zoning.diff import OUTSIDE_UNITS, STATED_SIZE_TOLERANCE, diff, resolve_version
+from zoning.model import ROOT
+from zoning.stats import MIN_AREA_KM2
+
+from conftest import plan_or_skip
+
+GEOD = pyproj.Geod(ellps="WGS84")
+#: EASE-Grid 2.0 areas are within 1e-5 of geodesic ones; leave room for densification.
+REL = 1e-4
+
+
+def geodesic_km2(geom) -> float:
+    return abs(GEOD.geometry_area_perimeter(geom)[0]) / 1e6 if not geom.is_empty else 0.0
+
+
+def geodesic_length_km(geom) -> float:
+    return GEOD.geometry_length(geom) / 1000 if not geom.is_empty else 0.0
+
+
+def with_tables(plan, **tables):
+    merged = dict(plan.tables)
+    merged.update(tables)
+    return replace(plan, tables=MappingProxyType(merged))
+
+
+@pytest.fixture(scope="module")
+def yongji(plans):
+    return plan_or_skip(plans, "cn-yongji-2035")
+
+
+@pytest.fixture(scope="module")
+def moved_yongji(yongji):
+    """Yongji whose central urban area grows by one box and loses another (known polygons)."""
+    layer = yongji["central_urban_area"]
+    old = layer.geometry.iloc[0]
+    c = old.centroid
+    grow = shapely.box(c.x + 0.02, c.y - 0.02, c.x + 0.08, c.y + 0.02)
+    cut = shapely.box(c.x - 0.06, c.y - 0.01, c.x - 0.03, c.y + 0.01)
+    new = shapely.difference(shapely.union(old, grow), cut)
+    data = gpd.GeoDataFrame({"id": ["central-urban-area"]}, geometry=[new], crs="EPSG:4326")
+    return yongji.replace_layer("central_urban_area", data, feature="central-urban-area"), old, new
+
+
+def test_a_plan_against_itself_is_empty(yongji):
+    d = diff(yongji, yongji)
+    assert d.empty
+    for table in (d.features, d.attributes, d.transitions, d.classes, d.rules, d.indicators,
+                  d.statements, d.changes):
+        assert len(table) == 0
+    assert "no differences" in d.summary()
+
+
+def test_a_plan_against_its_geopackage_is_empty(plans, tmp_path):
+    plan = plan_or_skip(plans, "vn-kontum-2030")
+    path = zoning.write_gpkg(plan, tmp_path / "kontum.gpkg")
+    d = diff(plan, path)
+    assert d.empty, d.summary()
+    assert d.new_label == "kontum.gpkg"
+
+
+def test_moved_boundary_gives_the_moved_area_in_features_and_transitions(yongji, moved_yongji):
+    plan, old, new = moved_yongji
+    gained = geodesic_km2(shapely.difference(new, old))
+    lost = geodesic_km2(shapely.difference(old, new))
+    assert gained > 5 and lost > 1  # the boxes really move the boundary
+
+    d = diff(yongji, plan)
+    (row,) = d.features.itertuples()
+    assert row.key == "central_urban_area/central-urban-area" and row.change == "changed"
+    assert row.geometry_changed
+    assert row.area_gained_km2 == pytest.approx(gained, rel=REL)
+    assert row.area_lost_km2 == pytest.approx(lost, rel=REL)
+    assert row.new_area_km2 - row.old_area_km2 == pytest.approx(gained - lost, rel=REL)
+    assert row.old_area_km2 == pytest.approx(geodesic_km2(old), rel=REL)
+    # swapped in: the precision badge changes and is reported
+    assert row.badge_change == "schematic → authoritative"
+    assert "replaced by an authoritative delineation" in row.precision
+    assert {"geometry_basis", "basis_badge", "basis_detail"} <= set(
+        row.attributes_changed.split(";"))
+
+    # Nothing else covers the central-urban-area class: all moved land is that class.
+    t = d.transitions
+    into = t[(t.from_class == "") & (t.to_class == "central_urban_area")].area_km2.sum()
+    out_of = t[(t.from_class == "central_urban_area") & (t.to_class == "")].area_km2.sum()
+    assert into == pytest.approx(gained, rel=REL)
+    assert out_of == pytest.approx(lost, rel=REL)
+    assert set(t.unit) == {"CN:140881"}
+    assert d.changes.area_km2.sum() == pytest.approx(gained + lost, rel=REL)
+    assert shapely.union_all(d.changes.geometry.values).symmetric_difference(
+        shapely.symmetric_difference(old, new)).area < 1e-9
+    assert d.rules.empty and d.indicators.empty and d.statements.empty
+
+
+def tabulated(plan, units):
+    table = zoning.tabulate(plan, units)
+    return table.set_index(["unit", "zone_class"]).area_km2
+
+
+def reconcile(d, old_plan, new_plan, units):
+    """tabulate(new) = tabulate(old) + gained − lost, for every (unit, class)."""
+    before, after = tabulated(old_plan, units), tabulated(new_plan, units)
+    classes = d.classes.set_index(["unit", "zone_class"])
+    both = pd.concat([before, after, classes.gained_km2, classes.lost_km2], axis=1,
+                     keys=["before", "after", "gained", "lost"]).fillna(0.0)
+    predicted = both.before + both.gained - both.lost
+    # tabulate leaves out (unit, class) areas of float dust (<= MIN_AREA_KM2)
+    assert np.abs(predicted - both.after).max() <= 2 * MIN_AREA_KM2
+    return both
+
+
+def test_transitions_reconcile_with_tabulate_of_each_version(yongji, moved_yongji):
+    plan, old, new = moved_yongji
+    units = zoning.admin_units(yongji)
+    d = diff(yongji, plan)
+    both = reconcile(d, yongji, plan, units)
+    changed = both[(both.before - both.after).abs() > MIN_AREA_KM2]
+    assert changed.index.get_level_values("zone_class").tolist() == ["central_urban_area"]
+
+
+def test_transitions_by_user_polygons(yongji, moved_yongji):
+    plan, old, new = moved_yongji
+    c = old.centroid
+    halves = gpd.GeoDataFrame({"unit_id": ["west", "east"]}, geometry=[
+        shapely.box(c.x - 1, c.y - 1, c.x, c.y + 1), shapely.box(c.x, c.y - 1, c.x + 1, c.y + 1)],
+        crs="EPSG:4326").to_crs("EPSG:3857")     # any CRS
+    d = diff(yongji, plan, units=halves)
+    t = d.transitions.set_index(["unit", "from_class", "to_class"]).area_km2
+    east_gain = geodesic_km2(shapely.difference(new, old).intersection(
+        shapely.box(c.x, c.y - 1, c.x + 1, c.y + 1)))
+    west_loss = geodesic_km2(shapely.difference(old, new).intersection(
+        shapely.box(c.x - 1, c.y - 1, c.x, c.y + 1)))
+    assert t[("east", "", "central_urban_area")] == pytest.approx(east_gain, rel=REL)
+    assert t[("west", "central_urban_area", "")] == pytest.approx(west_loss, rel=REL)
+    assert OUTSIDE_UNITS not in t.index.get_level_values("unit")
+    reconcile(d, yongji, plan, halves)
+
+
+def test_class_change_moves_land_from_one_class_to_another(yongji):
+    layer = yongji["central_urban_area"]
+    layer["zone_class"] = "urban_development_boundary"
+    layer["zone_class_label"] = "Urban development boundary"
+    plan = replace(yongji, layers=MappingProxyType({**yongji.layers,
+                                                    "central_urban_area": layer}))
+    d = diff(yongji, plan)
+    area = geodesic_km2(layer.geometry.iloc[0])
+    t = d.transitions
+    assert len(t) == 1
+    assert (t.from_class.iat[0], t.to_class.iat[0]) == ("central_urban_area",
+                                                        "urban_development_boundary")
+    assert t.area_km2.iat[0] == pytest.approx(area, rel=REL)
+    attrs = d.attributes.set_index("attribute")
+    assert attrs.at["zone_class", "old"] == "central_urban_area"
+    assert attrs.at["zone_class", "new"] == "urban_development_boundary"
+    assert not d.features.geometry_changed.iat[0]
+    assert d.features.area_gained_km2.iat[0] == 0
+
+
+def test_added_rule_changed_indicator_and_statement(yongji):
+    rules = yongji.table("rules")
+    new_rule = rules.iloc[0].copy()
+    new_rule["rule_id"] = "amendment-no-quarrying"
+    new_rule["text"] = "禁止采石"
+    new_rule["text_en"] = "No quarrying"
+    new_rule["source_lines"] = "999"
+    rules = pd.concat([rules, new_rule.to_frame().T], ignore_index=True)
+    indicators = yongji.table("indicators")
+    target = indicators.target_value.notna().idxmax()
+    old_value = indicators.at[target, "target_value"]
+    indicators.at[target, "target_value"] = old_value * 1.5
+    statements = yongji.table("statements")
+    old_text_en = statements.at[0, "text_en"]
+    statements.at[0, "text_en"] = old_text_en + " Amended."
+    removed_statement = statements.statement_id.iat[-1]
+    statements = statements.iloc[:-1]
+    plan = with_tables(yongji, rules=rules, indicators=indicators, statements=statements)
+
+    d = diff(yongji, plan)
+    assert d.features.empty and d.transitions.empty
+    (added,) = d.rules.itertuples()
+    assert (added.id, added.change) == ("amendment-no-quarrying", "added")
+    assert added.new_citation == f"{new_rule.source_section}, L999" and added.old_citation == ""
+    assert "No quarrying" in added.new
+    (ind,) = d.indicators.itertuples()
+    assert (ind.id, ind.change, ind.fields_changed) == (
+        indicators.at[target, "indicator_id"], "changed", "target_value")
+    assert ind.old_citation == ind.new_citation != ""
+    st = d.statements.set_index("id")
+    first = statements.statement_id.iat[0]
+    assert st.at[first, "change"] == "changed" and st.at[first, "fields_changed"] == "text_en"
+    assert f"-{old_text_en}" in st.at[first, "text_diff"]
+    assert f"+{old_text_en} Amended." in st.at[first, "text_diff"]
+    assert st.at[removed_statement, "change"] == "removed"
+    assert st.at[removed_statement, "new_citation"] == ""
+
+
+def test_authoritative_red_line_in_shanxi(plans):
+    """Swap an 'official' red line (here the envelope cut down to the counties it crosses
+    west of 112.5°E) into Shanxi: feature, badge, area change, stated size and transitions."""
+    shanxi = plan_or_skip(plans, "cn-shanxi-2035")
+    layer = shanxi["control_lines"]
+    row = layer[layer.feature_id.str.endswith("/ecological-protection-red-line")].iloc[0]
+    envelope = row.geometry
+    minx, miny, maxx, maxy = envelope.bounds
+    official = shapely.intersection(envelope, shapely.box(minx, miny, 112.5, maxy))
+    data = gpd.GeoDataFrame({"id": ["ecological-protection-red-line"]}, geometry=[official],
+                            crs="EPSG:4326")
+    swapped = shanxi.replace_layer("control_lines", data, feature="ecological-protection-red-line")
+    d = diff(shanxi, swapped)
+
+    (f,) = d.features.itertuples()
+    assert f.key == "control_lines/ecological-protection-red-line"
+    assert f.old_badge != "authoritative" and f.new_badge == "authoritative"
+    assert f.badge_change == f"{f.old_badge} → authoritative"
+    assert f.precision.endswith("replaced by an authoritative delineation")
+    lost = geodesic_km2(shapely.difference(envelope, official))
+    assert f.area_lost_km2 == pytest.approx(lost, rel=REL) and f.area_gained_km2 == 0
+    assert f.new_area_km2 == pytest.approx(geodesic_km2(official), rel=REL)
+    # the red line states its delineated size: 34,100 km²
+    assert f.stated_column == "delineated_km2" and f.stated_km2 == 34100
+    ratio = geodesic_km2(official) / 34100
+    assert f.stated_ratio == pytest.approx(ratio, rel=REL)
+    assert f.stated_met == (abs(ratio - 1) <= STATED_SIZE_TOLERANCE)
+
+    t = d.transitions
+    assert set(t.from_class) == {"ecological_protection_red_line"} and set(t.to_class) == {""}
+    assert t.area_km2.sum() == pytest.approx(lost, rel=REL)
+    assert t.unit.str.startswith("CN:14").all()       # Shanxi's counties
+    reconcile(d, shanxi, swapped, zoning.admin_units(shanxi))
+
+
+def _git_ok(*revs) -> bool:
+    if shutil.which("git") is None:
+        return False
+    return all(subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet",
+                               f"{r}^{{commit}}"], capture_output=True).returncode == 0
+               for r in revs)
+
+
+KONTUM_QL40 = "921413d"   # "QL.40/40B line and corridor drawn only along QL.40B"
+
+
+@pytest.mark.skipif(not _git_ok(KONTUM_QL40, KONTUM_QL40 + "~1"),
+                    reason="needs this repository's git history")
+def test_diff_across_a_git_revision_of_layers():
+    before = f"vn-kontum-2030@{KONTUM_QL40}~1"
+    after = f"vn-kontum-2030@{KONTUM_QL40}"
+    d = diff(before, after)
+    assert (d.old_label, d.new_label) == (before, after)
+    # the commit touched the QL.40 line and the corridor along it, nothing else
+    assert sorted(d.features.key) == ["economic_corridors/ql40-ql40b-corridor",
+                                      "transport/ql40-ql40b"]
+    assert (d.features.change == "changed").all() and d.features.geometry_changed.all()
+    old_plan, new_plan = d.old, d.new
+    for row in d.features.itertuples():
+        layer = row.key.split("/")[0]
+        o = old_plan[layer].set_index("feature_id").geometry[row.feature_id]
+        n = new_plan[layer].set_index("feature_id").geometry[row.feature_id]
+        assert row.length_lost_km == pytest.approx(
+            geodesic_length_km(shapely.difference(o, n)), rel=1e-9, abs=1e-9)
+        assert row.length_gained_km == pytest.approx(
+            geodesic_length_km(shapely.difference(n, o)), rel=1e-9, abs=1e-9)
+        assert row.new_length_km < row.old_length_km
+    assert d.transitions.empty        # lines have no area
+    assert d.rules.empty and d.indicators.empty and d.statements.empty
+
+
+def test_bad_versions_are_clear_errors(tmp_path):
+    with pytest.raises(zoning.ZoningError, match="cannot diff"):
+        resolve_version(42)
+    with pytest.raises(zoning.UnknownPlanError):
+        resolve_version("no-such-plan")
+    with pytest.raises(zoning.ZoningError, match="no such file"):
+        resolve_version(tmp_path / "missing.gpkg")
+    with pytest.raises(zoning.ZoningError, match="plan_id@<git revision>"):
+        resolve_version("cn-yongji-2035@")
+    if _git_ok("HEAD"):
+        with pytest.raises(zoning.ZoningError, match="git"):
+            resolve_version("cn-yongji-2035@no-such-revision-xyz")
+        with pytest.raises(zoning.ZoningError, match="does not exist at revision"):
+            resolve_version("no-such-plan@HEAD")
