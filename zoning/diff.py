@@ -208,13 +208,16 @@ def _key(feature_ids: pd.Series, plan_id: str) -> pd.Series:
 
 
 def _all_features(plan: Plan) -> gpd.GeoDataFrame:
-    """Every feature of every layer with all its columns (attributes included)."""
-    frames = [g for g in plan.layers.values() if len(g)]
-    if not frames:
-        return gpd.GeoDataFrame({"feature_id": [], "key": []}, geometry=[], crs=CRS)
-    out = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=CRS)
+    """Every feature of every layer (the common columns), indexed by its key."""
+    out = plan.features
     out["key"] = _key(out["feature_id"], plan.plan_id)
     return out.set_index("key", drop=False)
+
+
+def _keyed_layers(plan: Plan) -> dict[str, pd.DataFrame]:
+    """Each layer with all its columns (attributes included), indexed by feature key."""
+    return {name: pd.DataFrame(gdf).set_index(_key(gdf["feature_id"], plan.plan_id))
+            for name, gdf in plan.layers.items()}
 
 
 def _norm(value):
@@ -251,9 +254,34 @@ def _same_geometry(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return same
 
 
-def _feature_diff(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, ids: tuple[str, str]
-                  ) -> tuple[pd.DataFrame, pd.DataFrame, set[str]]:
-    """The features table, the long attribute table, and the keys whose polygons differ."""
+def _attribute_changes(old_layers: dict, new_layers: dict, common: list[str]) -> pd.DataFrame:
+    """Long table of the attributes that differ between the versions of common features."""
+    rows = []
+    wanted = set(common)
+    for name in dict.fromkeys([*old_layers, *new_layers]):
+        o, n = old_layers.get(name), new_layers.get(name)
+        if o is None or n is None:
+            continue
+        keys = [k for k in o.index if k in wanted and k in n.index]
+        if not keys:
+            continue
+        o, n = o.loc[keys], n.loc[keys]
+        for col in dict.fromkeys([*o.columns, *n.columns]):
+            if col in (*_DERIVED, "feature_id", "plan_id"):
+                continue
+            ov = o[col].to_numpy() if col in o else np.full(len(keys), None, dtype=object)
+            nv = n[col].to_numpy() if col in n else np.full(len(keys), None, dtype=object)
+            for key, a, b in zip(keys, ov, nv):
+                na, nb = _norm(a), _norm(b)
+                if na != nb:
+                    rows.append({"key": key, "attribute": col, "old": na, "new": nb})
+    return pd.DataFrame(rows, columns=["key", "attribute", "old", "new"])
+
+
+def _feature_diff(old_plan: Plan, new_plan: Plan, old: gpd.GeoDataFrame, new: gpd.GeoDataFrame
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, shapely.Geometry]]:
+    """The features table, the long attribute table, and the region where each feature's
+    polygon coverage changed (key → geometry)."""
     old_keys, new_keys = set(old.index), set(new.index)
     added = sorted(new_keys - old_keys)
     removed = sorted(old_keys - new_keys)
@@ -261,39 +289,30 @@ def _feature_diff(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, ids: tuple[str, 
     o, n = old.loc[common], new.loc[common]
     geom_same = _same_geometry(np.asarray(o.geometry.values, dtype=object),
                                np.asarray(n.geometry.values, dtype=object))
-    columns = [c for c in dict.fromkeys([*old.columns, *new.columns])
-               if c not in (*_DERIVED, "key", "feature_id", "plan_id")]
-    attr_rows = []
-    for col in columns:
-        ov = o[col] if col in o else pd.Series(None, index=o.index, dtype=object)
-        nv = n[col] if col in n else pd.Series(None, index=n.index, dtype=object)
-        for key, a, b in zip(common, ov.to_numpy(), nv.to_numpy()):
-            na, nb = _norm(a), _norm(b)
-            if na != nb:
-                attr_rows.append({"key": key, "attribute": col, "old": na, "new": nb})
-    attributes = pd.DataFrame(attr_rows, columns=["key", "attribute", "old", "new"])
+    new_layers = _keyed_layers(new_plan)
+    attributes = _attribute_changes(_keyed_layers(old_plan), new_layers, common)
     changed_attrs = attributes.groupby("key").attribute.agg(";".join) if len(attributes) \
         else pd.Series(dtype=object)
-    changed = sorted(set(np.asarray(common)[~geom_same]) | set(changed_attrs.index))
+    geom_changed = set(np.asarray(common, dtype=object)[~geom_same])
+    changed = sorted(geom_changed | set(changed_attrs.index))
 
     rows = []
     for key in added:
         rows.append(_feature_row(key, None, new.loc[key], "added", ""))
     for key in removed:
         rows.append(_feature_row(key, old.loc[key], None, "removed", ""))
-    geom_changed = set(np.asarray(common)[~geom_same])
     for key in changed:
         rows.append(_feature_row(key, old.loc[key], new.loc[key], "changed",
                                  changed_attrs.get(key, ""), key in geom_changed))
     table = pd.DataFrame(rows, columns=FEATURE_DIFF_COLUMNS)
-    table = _measure_changes(table, old, new)
+    table, regions = _measure_changes(table, old, new, new_layers)
+    reclassed = {k for k, a in changed_attrs.items() if "zone_class" in a.split(";")}
+    regions = {k: g for k, g in regions.items()
+               if (k in reclassed or not g.is_empty) and shapely.get_dimensions(g) == 2}
     order = {"removed": 0, "added": 1, "changed": 2}
     table = table.sort_values(["change", "key"], key=lambda s: s.map(order) if s.name ==
                               "change" else s).reset_index(drop=True)
-    polygon_changes = {k for k in [*added, *removed, *changed]
-                       if (k in geom_changed or k not in old_keys or k not in new_keys
-                           or "zone_class" in str(changed_attrs.get(k, "")).split(";"))}
-    return table, attributes, polygon_changes
+    return table, attributes, regions
 
 
 def _feature_row(key, o, n, change, attrs, geometry_changed=None) -> dict:
@@ -310,11 +329,14 @@ def _feature_row(key, o, n, change, attrs, geometry_changed=None) -> dict:
     }
 
 
-def _measure_changes(table: pd.DataFrame, old: gpd.GeoDataFrame, new: gpd.GeoDataFrame
-                     ) -> pd.DataFrame:
-    """Areas and lengths of each version, gained and lost, badge change and stated size."""
+def _measure_changes(table: pd.DataFrame, old: gpd.GeoDataFrame, new: gpd.GeoDataFrame,
+                     new_layers: dict[str, pd.DataFrame]
+                     ) -> tuple[pd.DataFrame, dict[str, shapely.Geometry]]:
+    """Areas and lengths of each version, gained and lost, badge change and stated size;
+    and where each feature's coverage changed (gained ∪ lost, or all of it when its class
+    changed in place)."""
     if table.empty:
-        return table
+        return table, {}
     empty = shapely.GeometryCollection()
 
     def geoms(frame, keys):
@@ -346,11 +368,12 @@ def _measure_changes(table: pd.DataFrame, old: gpd.GeoDataFrame, new: gpd.GeoDat
     sharper = both & (table.new_badge == "authoritative")
     table.loc[sharper, "precision"] = (table.old_badge[sharper] + " " + table.old_basis[sharper]
                                        + " replaced by an authoritative delineation")
-    _stated_sizes(table, old, new)
-    return table
+    _stated_sizes(table, new_layers)
+    regions = np.where(moved, shapely.union(gained, lost), ng)
+    return table, dict(zip(keys, regions))
 
 
-def _stated_sizes(table: pd.DataFrame, old: gpd.GeoDataFrame, new: gpd.GeoDataFrame) -> None:
+def _stated_sizes(table: pd.DataFrame, new_layers: dict[str, pd.DataFrame]) -> None:
     """Stated size of each changed polygon feature and whether its new area meets it."""
     table["stated_km2"] = np.nan
     table["stated_column"] = ""
@@ -359,7 +382,7 @@ def _stated_sizes(table: pd.DataFrame, old: gpd.GeoDataFrame, new: gpd.GeoDataFr
     for i, row in table.iterrows():
         if not row.geometry_changed or pd.isna(row.new_area_km2):
             continue
-        source = new.loc[row.key]
+        source = new_layers[row.layer].loc[row.key]
         for col, factor in STATED_SIZE_COLUMNS.items():
             value = pd.to_numeric(source.get(col), errors="coerce")
             if pd.notna(value) and value > 0:
@@ -378,31 +401,46 @@ def _join(classes) -> str:
     return " & ".join(sorted(classes))
 
 
-def _local_slices(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, keys: set[str]
-                  ) -> tuple[Slices, np.ndarray, np.ndarray, np.ndarray]:
-    """Slices of the changed polygon features of both versions and the unchanged ones that
-    touch them; per slice: old classes, new classes (``frozenset`` arrays) and the members'
-    version (``old``/``new``/``both``).
+def _polygonal_parts(geoms: np.ndarray) -> np.ndarray:
+    """Each geometry reduced to its polygons (a clip can leave lines and points on edges)."""
+    out = np.asarray(geoms, dtype=object).copy()
+    mixed = np.flatnonzero(~np.isin(shapely.get_type_id(out), _POLYGONAL))
+    for i in mixed:
+        parts = [p for p in shapely.get_parts(shapely.get_parts(out[i]))
+                 if p.geom_type == "Polygon" and not p.is_empty]
+        out[i] = shapely.MultiPolygon(parts) if parts else shapely.MultiPolygon()
+    return out
 
-    Land covered only by unchanged features keeps its classes, so it is left out.
+
+def _local_slices(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame,
+                  regions: dict[str, shapely.Geometry]
+                  ) -> tuple[Slices, np.ndarray, np.ndarray, np.ndarray]:
+    """Slices of the region where some feature's coverage changed, overlaid with the changed
+    features of both versions and the unchanged features there; per slice: old classes, new
+    classes (``frozenset`` arrays) and the members' version (``old``/``new``/``both``).
+
+    Outside that region every feature covers what it covered before, so no land changes
+    class there: only the region is overlaid, which keeps a diff cheaper than ``tabulate``.
     """
     def polygonal(frame):
         geoms = np.asarray(frame.geometry.values, dtype=object)
         return frame[np.isin(shapely.get_type_id(geoms), _POLYGONAL)]
 
+    keys = set(regions)
+    region = shapely.union_all(list(regions.values()))
+    shapely.prepare(region)
     old_p, new_p = polygonal(old), polygonal(new)
     changed_old = old_p[old_p.index.isin(keys)]
     changed_new = new_p[new_p.index.isin(keys)]
     unchanged = new_p[~new_p.index.isin(keys)]
-    changed_geoms = np.concatenate([np.asarray(changed_old.geometry.values, dtype=object),
-                                    np.asarray(changed_new.geometry.values, dtype=object)])
-    touching = np.unique(shapely.STRtree(np.asarray(unchanged.geometry.values, dtype=object))
-                         .query(changed_geoms, predicate="intersects")[1])
-    context = unchanged.iloc[touching]
+    unchanged_geoms = np.asarray(unchanged.geometry.values, dtype=object)
+    context = unchanged[shapely.intersects(region, unchanged_geoms)]
     cols = ["feature_id", "zone_class", "geometry"]
     frame = pd.concat([context[cols].assign(plan_id="both"),
                        changed_old[cols].assign(plan_id="old"),
                        changed_new[cols].assign(plan_id="new")], ignore_index=True)
+    clipped = shapely.intersection(np.asarray(frame.geometry.values, dtype=object), region)
+    frame["geometry"] = _polygonal_parts(clipped)
     slices = build_slices(gpd.GeoDataFrame(frame, geometry="geometry", crs=CRS))
     version = frame.plan_id.to_numpy()
     zone = frame.zone_class.astype(str).to_numpy()
@@ -415,16 +453,16 @@ def _local_slices(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, keys: set[str]
     return slices, np.array(old_sets, dtype=object), np.array(new_sets, dtype=object), version
 
 
-def _transitions(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, keys: set[str],
-                 units: gpd.GeoDataFrame) -> tuple[pd.DataFrame, pd.DataFrame, gpd.GeoDataFrame]:
+def _transitions(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame,
+                 regions: dict[str, shapely.Geometry], units: gpd.GeoDataFrame) -> tuple[pd.DataFrame, pd.DataFrame, gpd.GeoDataFrame]:
     from .stats import _unit_slice_areas
 
     empty = (pd.DataFrame(columns=TRANSITION_COLUMNS), pd.DataFrame(columns=CLASS_COLUMNS),
              gpd.GeoDataFrame({"from_class": [], "to_class": [], "old_features": [],
                                "new_features": [], "area_km2": []}, geometry=[], crs=CRS))
-    if not keys:
+    if not regions:
         return empty
-    slices, old_sets, new_sets, version = _local_slices(old, new, keys)
+    slices, old_sets, new_sets, version = _local_slices(old, new, regions)
     lost = np.array([_join(o - n) for o, n in zip(old_sets, new_sets)], dtype=object)
     gained = np.array([_join(n - o) for o, n in zip(old_sets, new_sets)], dtype=object)
     changed = np.flatnonzero((lost != "") | (gained != ""))
@@ -524,33 +562,38 @@ def _text_diff(a: str, b: str) -> str:
 
 def _table_diff(old: pd.DataFrame | None, new: pd.DataFrame | None, name: str) -> pd.DataFrame:
     key, cite = _TABLE_KEYS[name]
-    old = (old if old is not None else pd.DataFrame(columns=[key])).drop(
-        columns="plan_id", errors="ignore").set_index(key, drop=False)
-    new = (new if new is not None else pd.DataFrame(columns=[key])).drop(
-        columns="plan_id", errors="ignore").set_index(key, drop=False)
+
+    def keyed(table):
+        table = table if table is not None else pd.DataFrame(columns=[key])
+        table = table.drop(columns="plan_id", errors="ignore")
+        return table.drop_duplicates(key).set_index(key)
+
+    old, new = keyed(old), keyed(new)
+    columns = list(dict.fromkeys([*old.columns, *new.columns]))
+    old, new = old.reindex(columns=columns), new.reindex(columns=columns)
+    keys = sorted(set(old.index) | set(new.index), key=str)
+    o, n = old.reindex(keys), new.reindex(keys)
+    has_old, has_new = np.isin(keys, old.index), np.isin(keys, new.index)
+    differs = pd.DataFrame({c: [_norm(a) != _norm(b) for a, b in zip(o[c], n[c])]
+                            for c in columns}, index=keys)
+    fields = differs.apply(lambda r: ";".join(r.index[r.to_numpy(dtype=bool)]), axis=1) \
+        if columns else pd.Series("", index=keys)
     rows = []
-    for ident in sorted(set(old.index) | set(new.index), key=str):
-        o = old.loc[ident] if ident in old.index else None
-        n = new.loc[ident] if ident in new.index else None
-        if isinstance(o, pd.DataFrame):
-            o = o.iloc[0]
-        if isinstance(n, pd.DataFrame):
-            n = n.iloc[0]
-        if o is None or n is None:
-            change, fields = ("added", "") if o is None else ("removed", "")
-        else:
-            cols = [c for c in dict.fromkeys([*old.columns, *new.columns]) if c != key]
-            diffs = [c for c in cols if _norm(o.get(c)) != _norm(n.get(c))]
-            if not diffs:
+    for i, ident in enumerate(keys):
+        if has_old[i] and has_new[i]:
+            if not fields.iat[i]:
                 continue
-            change, fields = "changed", ";".join(diffs)
-        old_text = "" if o is None else _text(o)
-        new_text = "" if n is None else _text(n)
-        rows.append({"id": ident, "change": change, "fields_changed": fields,
+            change = "changed"
+        else:
+            change = "added" if has_new[i] else "removed"
+        old_text = _text(o.iloc[i]) if has_old[i] else ""
+        new_text = _text(n.iloc[i]) if has_new[i] else ""
+        rows.append({"id": ident, "change": change,
+                     "fields_changed": fields.iat[i] if change == "changed" else "",
                      "old": old_text, "new": new_text,
                      "text_diff": _text_diff(old_text, new_text) if change == "changed" else "",
-                     "old_citation": "" if o is None else _cite(o, cite),
-                     "new_citation": "" if n is None else _cite(n, cite)})
+                     "old_citation": _cite(o.iloc[i], cite) if has_old[i] else "",
+                     "new_citation": _cite(n.iloc[i], cite) if has_new[i] else ""})
     return pd.DataFrame(rows, columns=TABLE_DIFF_COLUMNS)
 
 
@@ -585,10 +628,9 @@ def diff(old, new, *, units: gpd.GeoDataFrame | None = None) -> PlanDiff:
     if old_label == new_label and old_plan is not new_plan:
         old_label, new_label = f"{old_label} (old)", f"{new_label} (new)"
     old_feats, new_feats = _all_features(old_plan), _all_features(new_plan)
-    features, attributes, polygon_keys = _feature_diff(old_feats, new_feats,
-                                                       (old_plan.plan_id, new_plan.plan_id))
-    unit_frame = _units(old_plan, new_plan, units) if polygon_keys else None
-    transitions, classes, changes = _transitions(old_feats, new_feats, polygon_keys, unit_frame)
+    features, attributes, regions = _feature_diff(old_plan, new_plan, old_feats, new_feats)
+    unit_frame = _units(old_plan, new_plan, units) if regions else None
+    transitions, classes, changes = _transitions(old_feats, new_feats, regions, unit_frame)
     tables = {name: _table_diff(old_plan.tables.get(name), new_plan.tables.get(name), name)
               for name in _TABLE_KEYS}
     return PlanDiff(old_plan, new_plan, old_label, new_label, features, attributes,
