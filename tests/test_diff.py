@@ -297,3 +297,121 @@ def test_bad_versions_are_clear_errors(tmp_path):
             resolve_version("cn-yongji-2035@no-such-revision-xyz")
         with pytest.raises(zoning.ZoningError, match="does not exist at revision"):
             resolve_version("no-such-plan@HEAD")
+
+
+# --- files: GeoPackage and diff map ------------------------------------------------------------
+
+def _payload(html: str) -> dict:
+    import json
+    import re
+
+    match = re.search(r'<script type="application/json" id="zoning_diff[^"]*">(.*?)</script>',
+                      html, re.S)
+    return json.loads(match.group(1).replace("<\\/", "</"))
+
+
+def test_write_diff_gives_a_geopackage_of_change_polygons_and_an_offline_map(
+        yongji, moved_yongji, tmp_path):
+    import pyogrio
+
+    plan, old, new = moved_yongji
+    d = diff(yongji, plan)
+    paths = zoning.write_diff(d, tmp_path / "out")
+    layers = dict(pyogrio.list_layers(paths["gpkg"]))
+    assert layers["changes"] == "MultiPolygon"
+    assert {"features", "transitions", "classes", "rules", "indicators", "statements",
+            "attribute_changes"} <= set(layers)
+    changes = pyogrio.read_dataframe(paths["gpkg"], layer="changes")
+    assert changes.crs.to_epsg() == 4326
+    assert changes.area_km2.sum() == pytest.approx(
+        geodesic_km2(shapely.symmetric_difference(old, new)), rel=REL)
+    gained = changes[changes.to_class == "central_urban_area"]
+    assert shapely.union_all(gained.geometry.values).symmetric_difference(
+        shapely.difference(new, old)).area < 1e-9
+    transitions = pyogrio.read_dataframe(paths["gpkg"], layer="transitions",
+                                         read_geometry=False)
+    assert transitions.area_km2.sum() == pytest.approx(changes.area_km2.sum(), rel=1e-9)
+
+    html = paths["map"].read_text(encoding="utf-8")
+    assert "http://" not in html.split("<body")[0].split("leaflet")[0]
+    assert "<script src=" not in html and "<link " not in html   # everything inlined
+    data = _payload(html)
+    assert [f["p"]["key"] for f in data["before"]] == ["central_urban_area/central-urban-area"]
+    assert [f["p"]["key"] for f in data["after"]] == ["central_urban_area/central-urban-area"]
+    assert len(data["changes"]) == len(d.changes)
+    legend = {(t["from"], t["to"]): t["area_km2"] for t in data["transitions"]}
+    assert legend[("", "central_urban_area")] == pytest.approx(
+        geodesic_km2(shapely.difference(new, old)), rel=REL)
+    note = data["diffs"]["central_urban_area/central-urban-area"]
+    assert note["badge_change"] == "schematic → authoritative"
+    fid = "cn-yongji-2035/central_urban_area/central-urban-area"
+    assert data["features"]["old"][fid]["badge"] == "schematic"
+    assert data["features"]["new"][fid]["badge"] == "authoritative"
+
+
+def test_write_diff_is_atomic(yongji, moved_yongji, tmp_path, monkeypatch):
+    import zoning.diffmap as diffmap
+
+    plan, _, _ = moved_yongji
+    d = diff(yongji, plan)
+    out = tmp_path / "out"
+    first = zoning.write_diff(d, out, map=False)["gpkg"]
+    before = first.read_bytes()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(diffmap, "write_layers", lambda tables, path: zoning.io.write_layers(
+        {**tables, "changes": broken}, path))
+    with pytest.raises(zoning.ZoningError):
+        zoning.write_diff(d, out, map=False)
+    assert first.read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == ["diff.gpkg"]
+
+
+@pytest.mark.browser
+def test_diff_map_in_headless_chromium(yongji, moved_yongji, tmp_path):
+    """Opened offline: no errors, nothing fetched, the three layers drawn, a change polygon's
+    popup shows both versions, the legend lists the transitions."""
+    import os
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = os.environ.get("ZONING_CHROMIUM", "/usr/bin/chromium")
+    if not (os.path.exists(chromium) or shutil.which(chromium)):
+        pytest.skip(f"no Chromium at {chromium}")
+    plan, _, _ = moved_yongji
+    d = diff(yongji, plan)
+    path = zoning.write_diff(d, tmp_path)["map"]
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium,
+                                     args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        errors, external = [], []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
+            ("file:", "data:")) else (external.append(route.request.url), route.abort()))
+        page.goto(path.as_uri())
+        page.wait_for_function("window.zoningDiffMaps && window.zoningDiffMaps.length > 0")
+        assert page.locator("path.zoning-diff-change").count() == len(d.changes)
+        assert page.locator("path.zoning-diff-before").count() == 1
+        assert page.locator("path.zoning-diff-after").count() == 1
+        legend = page.locator(".zoning-diff-legend").inner_text()
+        assert "Central urban area" in legend and "none" in legend
+        biggest = int(d.changes.area_km2.idxmax())
+        page.locator("path.zoning-diff-change").nth(biggest).dispatch_event("click")
+        popup = page.locator(".leaflet-popup-content").inner_text()
+        assert "Before — cn-yongji-2035 (old)" in popup
+        assert "After — cn-yongji-2035 (new)" in popup
+        assert "Central urban area" in popup
+        page.evaluate("window.zoningDiffMaps[0].map.closePopup()")
+        page.wait_for_function("!document.querySelector('.leaflet-popup')")
+        page.locator("path.zoning-diff-after").dispatch_event("click")
+        popup = page.locator(".leaflet-popup-content").inner_text()
+        assert "schematic" in popup and "authoritative" in popup     # both versions' badges
+        # toggling the change layer off removes its polygons
+        page.locator(".leaflet-control-layers-overlays label", has_text="Land changing class") \
+            .locator("input").uncheck()
+        assert page.locator("path.zoning-diff-change").count() == 0
+        assert errors == [] and external == []
+        browser.close()

@@ -416,16 +416,19 @@ def write_layers(tables: dict[str, pd.DataFrame], path: str | Path) -> Path:
         raise ZoningError(f"{path}: write_layers writes a GeoPackage (.gpkg)")
     with atomic_path(path) as tmp:
         for name, data in tables.items():
+            # Text columns as plain objects (missing = NULL); numbers keep their type.
+            text = [c for c in data.columns if not (isinstance(data, gpd.GeoDataFrame)
+                                                    and c == data.geometry.name)
+                    and (data[c].dtype == object or str(data[c].dtype) == "str")]
+            frame = data.astype({c: object for c in text})
+            for c in text:
+                frame[c] = frame[c].where(frame[c].notna(), None)
             if isinstance(data, gpd.GeoDataFrame):
-                frame = data.astype({c: object for c in data.columns if c != data.geometry.name
-                                     and (data[c].dtype == object or str(data[c].dtype) == "str")})
                 pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG",
                                         geometry_type="MultiPolygon", promote_to_multi=True,
                                         layer_options={"SPATIAL_INDEX": "YES"})
             else:
-                frame = pd.DataFrame(data)
-                pyogrio.write_dataframe(frame.astype(object).where(frame.notna(), None), tmp,
-                                        layer=name, driver="GPKG")
+                pyogrio.write_dataframe(pd.DataFrame(frame), tmp, layer=name, driver="GPKG")
     return path
 
 
