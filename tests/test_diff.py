@@ -110,15 +110,15 @@ def test_moved_boundary_gives_the_moved_area_in_features_and_transitions(yongji,
     assert d.rules.empty and d.indicators.empty and d.statements.empty
 
 
-def tabulated(plan, units):
-    table = zoning.tabulate(plan, units)
-    return table.set_index(["unit", "zone_class"]).area_km2
+def tabulated(plan, units, by="zone_class"):
+    table = zoning.tabulate(plan, units, by=by)
+    return table.set_index(["unit", by]).area_km2
 
 
-def reconcile(d, old_plan, new_plan, units):
+def reconcile(d, old_plan, new_plan, units, by="zone_class"):
     """tabulate(new) = tabulate(old) + gained − lost, for every (unit, class)."""
-    before, after = tabulated(old_plan, units), tabulated(new_plan, units)
-    classes = d.classes.set_index(["unit", "zone_class"])
+    before, after = tabulated(old_plan, units, by), tabulated(new_plan, units, by)
+    classes = d.classes.set_index(["unit", by])
     both = pd.concat([before, after, classes.gained_km2, classes.lost_km2], axis=1,
                      keys=["before", "after", "gained", "lost"]).fillna(0.0)
     predicted = both.before + both.gained - both.lost
@@ -134,6 +134,18 @@ def test_transitions_reconcile_with_tabulate_of_each_version(yongji, moved_yongj
     both = reconcile(d, yongji, plan, units)
     changed = both[(both.before - both.after).abs() > MIN_AREA_KM2]
     assert changed.index.get_level_values("zone_class").tolist() == ["central_urban_area"]
+
+
+def test_transitions_by_another_column_reconcile_with_tabulate_by_it(yongji, moved_yongji):
+    plan, old, new = moved_yongji
+    units = zoning.admin_units(yongji)
+    d = diff(yongji, plan, by="basis_badge")
+    # the whole new central urban area is now authoritative land
+    gained = d.classes.set_index("basis_badge").gained_km2
+    assert gained["authoritative"] == pytest.approx(geodesic_km2(new), rel=REL)
+    reconcile(d, yongji, plan, units, by="basis_badge")
+    with pytest.raises(zoning.ZoningError, match="no column 'colour'"):
+        diff(yongji, plan, by="colour")
 
 
 def test_transitions_by_user_polygons(yongji, moved_yongji):

@@ -90,7 +90,8 @@ class PlanDiff:
         ``from_class`` holds the classes the land lost, ``to_class`` those it gained (several
         joined by `` & `` where overlapping classes change together; empty for none).
     classes : DataFrame
-        ``unit``, ``zone_class``, ``gained_km2``, ``lost_km2``, ``net_km2``.
+        ``unit``, ``zone_class`` (the ``by`` column), ``gained_km2``, ``lost_km2``,
+        ``net_km2``.
     rules, indicators, statements : DataFrame
         :data:`TABLE_DIFF_COLUMNS` for each table.
     changes : GeoDataFrame
@@ -278,7 +279,8 @@ def _attribute_changes(old_layers: dict, new_layers: dict, common: list[str]) ->
     return pd.DataFrame(rows, columns=["key", "attribute", "old", "new"])
 
 
-def _feature_diff(old_plan: Plan, new_plan: Plan, old: gpd.GeoDataFrame, new: gpd.GeoDataFrame
+def _feature_diff(old_plan: Plan, new_plan: Plan, old: gpd.GeoDataFrame, new: gpd.GeoDataFrame,
+                  by: str = "zone_class"
                   ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, shapely.Geometry]]:
     """The features table, the long attribute table, and the region where each feature's
     polygon coverage changed (key → geometry)."""
@@ -306,7 +308,10 @@ def _feature_diff(old_plan: Plan, new_plan: Plan, old: gpd.GeoDataFrame, new: gp
                                  changed_attrs.get(key, ""), key in geom_changed))
     table = pd.DataFrame(rows, columns=FEATURE_DIFF_COLUMNS)
     table, regions = _measure_changes(table, old, new, new_layers)
-    reclassed = {k for k, a in changed_attrs.items() if "zone_class" in a.split(";")}
+    reclassed = {k for k, a in changed_attrs.items() if by in a.split(";")}
+    for key in reclassed:
+        # land keeps the feature but under another value: all of both versions can move
+        regions[key] = shapely.union(old.geometry[key], new.geometry[key])
     regions = {k: g for k, g in regions.items()
                if (k in reclassed or not g.is_empty) and shapely.get_dimensions(g) == 2}
     order = {"removed": 0, "added": 1, "changed": 2}
@@ -413,7 +418,7 @@ def _polygonal_parts(geoms: np.ndarray) -> np.ndarray:
 
 
 def _local_slices(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame,
-                  regions: dict[str, shapely.Geometry]
+                  regions: dict[str, shapely.Geometry], by: str = "zone_class"
                   ) -> tuple[Slices, np.ndarray, np.ndarray, np.ndarray]:
     """Slices of the region where some feature's coverage changed, overlaid with the changed
     features of both versions and the unchanged features there; per slice: old classes, new
@@ -435,7 +440,7 @@ def _local_slices(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame,
     unchanged = new_p[~new_p.index.isin(keys)]
     unchanged_geoms = np.asarray(unchanged.geometry.values, dtype=object)
     context = unchanged[shapely.intersects(region, unchanged_geoms)]
-    cols = ["feature_id", "zone_class", "geometry"]
+    cols = list(dict.fromkeys(["feature_id", "zone_class", by, "geometry"]))
     frame = pd.concat([context[cols].assign(plan_id="both"),
                        changed_old[cols].assign(plan_id="old"),
                        changed_new[cols].assign(plan_id="new")], ignore_index=True)
@@ -443,7 +448,7 @@ def _local_slices(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame,
     frame["geometry"] = _polygonal_parts(clipped)
     slices = build_slices(gpd.GeoDataFrame(frame, geometry="geometry", crs=CRS))
     version = frame.plan_id.to_numpy()
-    zone = frame.zone_class.astype(str).to_numpy()
+    zone = frame[by].astype(str).to_numpy()
     old_sets, new_sets = [], []
     for s in range(slices.n_slices):
         members = slices.members(s)
@@ -454,15 +459,16 @@ def _local_slices(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame,
 
 
 def _transitions(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame,
-                 regions: dict[str, shapely.Geometry], units: gpd.GeoDataFrame) -> tuple[pd.DataFrame, pd.DataFrame, gpd.GeoDataFrame]:
+                 regions: dict[str, shapely.Geometry], by: str, units: gpd.GeoDataFrame) -> tuple[pd.DataFrame, pd.DataFrame, gpd.GeoDataFrame]:
     from .stats import _unit_slice_areas
 
-    empty = (pd.DataFrame(columns=TRANSITION_COLUMNS), pd.DataFrame(columns=CLASS_COLUMNS),
+    class_columns = [by if c == "zone_class" else c for c in CLASS_COLUMNS]
+    empty = (pd.DataFrame(columns=TRANSITION_COLUMNS), pd.DataFrame(columns=class_columns),
              gpd.GeoDataFrame({"from_class": [], "to_class": [], "old_features": [],
                                "new_features": [], "area_km2": []}, geometry=[], crs=CRS))
     if not regions:
         return empty
-    slices, old_sets, new_sets, version = _local_slices(old, new, regions)
+    slices, old_sets, new_sets, version = _local_slices(old, new, regions, by)
     lost = np.array([_join(o - n) for o, n in zip(old_sets, new_sets)], dtype=object)
     gained = np.array([_join(n - o) for o, n in zip(old_sets, new_sets)], dtype=object)
     changed = np.flatnonzero((lost != "") | (gained != ""))
@@ -492,15 +498,17 @@ def _transitions(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame,
 
     def per_class(column, name):
         part = rows[rows[column] != ""][["unit", column, "area_km2"]]
-        part = part.assign(zone_class=part[column].str.split(" & ")).explode("zone_class")
-        return part.groupby(["unit", "zone_class"]).area_km2.sum().rename(name)
+        part = part.assign(**{by: part[column].str.split(" & ")}).explode(by)
+        return part.groupby(["unit", by]).area_km2.sum().rename(name)
 
     classes = pd.concat([per_class("to_class", "gained_km2"), per_class("from_class",
                                                                         "lost_km2")],
                         axis=1).fillna(0.0)
+    # float dust on the other side of a real change (a sliver along a shared edge) is zero
+    classes = classes.where(classes > _DUST_KM2, 0.0)
     classes["net_km2"] = classes.gained_km2 - classes.lost_km2
-    classes = classes[(classes.gained_km2 > _DUST_KM2) | (classes.lost_km2 > _DUST_KM2)]
-    classes = classes.reset_index()[CLASS_COLUMNS]
+    classes = classes[(classes.gained_km2 > 0) | (classes.lost_km2 > 0)]
+    classes = classes.reset_index()[class_columns]
 
     ids = slices.features.feature_id.to_numpy()
     polys = slices.table.iloc[changed]
@@ -599,7 +607,8 @@ def _table_diff(old: pd.DataFrame | None, new: pd.DataFrame | None, name: str) -
 
 # --- the diff ----------------------------------------------------------------------------------
 
-def diff(old, new, *, units: gpd.GeoDataFrame | None = None) -> PlanDiff:
+def diff(old, new, *, units: gpd.GeoDataFrame | None = None,
+         by: str = "zone_class") -> PlanDiff:
     """What changed between two versions of a plan.
 
     Parameters
@@ -611,6 +620,9 @@ def diff(old, new, *, units: gpd.GeoDataFrame | None = None) -> PlanDiff:
     units : GeoDataFrame, optional
         Polygons to report transitions by (any CRS; ``unit_id`` names them, else the index).
         Default: the admin units of both versions (:func:`zoning.admin_units`).
+    by : str
+        Feature column whose values land moves between: ``zone_class`` (default),
+        ``layer``, ``regulation``, ``basis_badge``, ``feature_id`` …
 
     Returns
     -------
@@ -628,9 +640,12 @@ def diff(old, new, *, units: gpd.GeoDataFrame | None = None) -> PlanDiff:
     if old_label == new_label and old_plan is not new_plan:
         old_label, new_label = f"{old_label} (old)", f"{new_label} (new)"
     old_feats, new_feats = _all_features(old_plan), _all_features(new_plan)
-    features, attributes, regions = _feature_diff(old_plan, new_plan, old_feats, new_feats)
+    if by not in old_feats or by not in new_feats:
+        raise ZoningError(f"features have no column {by!r}; group transitions by one of "
+                          + ", ".join(c for c in new_feats.columns if c not in ("geometry", "key")))
+    features, attributes, regions = _feature_diff(old_plan, new_plan, old_feats, new_feats, by)
     unit_frame = _units(old_plan, new_plan, units) if regions else None
-    transitions, classes, changes = _transitions(old_feats, new_feats, regions, unit_frame)
+    transitions, classes, changes = _transitions(old_feats, new_feats, regions, by, unit_frame)
     tables = {name: _table_diff(old_plan.tables.get(name), new_plan.tables.get(name), name)
               for name in _TABLE_KEYS}
     return PlanDiff(old_plan, new_plan, old_label, new_label, features, attributes,
