@@ -18,7 +18,7 @@ import shapely
 
 import zoning
 from zoning.diff import OUTSIDE_UNITS, STATED_SIZE_TOLERANCE, diff, resolve_version
-from zoning.model import ROOT
+from zoning.settings import settings
 from zoning.stats import MIN_AREA_KM2
 
 from conftest import plan_or_skip
@@ -262,7 +262,8 @@ def test_authoritative_red_line_in_shanxi(plans):
 def _git_ok(*revs) -> bool:
     if shutil.which("git") is None:
         return False
-    return all(subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet",
+    return all(subprocess.run(["git", "-C", str(settings.layers_dir), "rev-parse", "--verify",
+                               "--quiet",
                                f"{r}^{{commit}}"], capture_output=True).returncode == 0
                for r in revs)
 
@@ -306,6 +307,8 @@ def test_bad_versions_are_clear_errors(tmp_path):
         resolve_version("cn-yongji-2035@")
     if _git_ok("HEAD"):
         with pytest.raises(zoning.ZoningError, match="git"):
+            resolve_version("cn-yongji-2035@no-such-revision-xyz")
+        with pytest.raises(zoning.ZoningError, match="no git revision 'no-such-revision-xyz'"):
             resolve_version("cn-yongji-2035@no-such-revision-xyz")
         with pytest.raises(zoning.ZoningError, match="does not exist at revision"):
             resolve_version("no-such-plan@HEAD")

@@ -37,7 +37,7 @@ import shapely
 
 from ._errors import ZoningError
 from .geometry import area_km2, length_km
-from .model import CRS, ROOT, Plan
+from .model import CRS, Plan
 from .slices import Slices, build_slices
 
 #: Attribute columns that state a feature's size in the plan text, with km² per unit. When
@@ -142,9 +142,12 @@ class PlanDiff:
 
 # --- loading a version -------------------------------------------------------------------------
 
-def _git(args: list[str], *, binary: bool = False):
+def _git(args: list[str], *, binary: bool = False, cwd: Path | None = None):
+    from .settings import settings
+
     try:
-        done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, check=False)
+        done = subprocess.run(["git", "-C", str(cwd or settings.layers_dir), *args],
+                              capture_output=True, check=False)
     except FileNotFoundError as exc:
         raise ZoningError("reading a plan at a git revision needs git on the PATH") from exc
     if done.returncode:
@@ -153,7 +156,8 @@ def _git(args: list[str], *, binary: bool = False):
 
 
 def plan_at_revision(plan_id: str, revision: str) -> Plan:
-    """Build ``layers/<plan_id>`` as it was at git ``revision`` of this repository.
+    """Build ``layers/<plan_id>`` as it was at git ``revision`` of the repository holding
+    the plans folder (``zoning.settings.layers_dir``; an installed package has no history).
 
     The plan folder of that revision is extracted (``git archive``) into a temporary folder
     and built there; shared vocabularies and reference data are today's.
@@ -164,16 +168,50 @@ def plan_at_revision(plan_id: str, revision: str) -> Plan:
     """
     from .build import build_plan
 
-    commit = _git(["rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"]).strip()
-    listing = _git(["ls-tree", "--name-only", commit, f"layers/{plan_id}/"])
-    if not listing.strip():
-        raise ZoningError(f"layers/{plan_id} does not exist at revision {revision} ({commit[:10]})")
-    archive = _git(["archive", "--format=tar", commit, f"layers/{plan_id}"], binary=True)
+    prefix = _git(["rev-parse", "--show-prefix"]).strip()    # e.g. "layers/"
+    top = Path(_git(["rev-parse", "--show-toplevel"]).strip())
+    try:
+        commit = _git(["rev-parse", "--verify", f"{revision}^{{commit}}"]).strip()
+    except ZoningError as exc:
+        raise ZoningError(f"no git revision {revision!r} in the repository of the plans "
+                          f"folder ({exc})") from exc
+    folder = f"{prefix}{plan_id}"
+    if not _git(["ls-tree", "--name-only", commit, f"{folder}/"], cwd=top).strip():
+        raise ZoningError(f"{folder} does not exist at revision {revision} ({commit[:10]})")
+    archive = _git(["archive", "--format=tar", commit, folder], binary=True, cwd=top)
     with tempfile.TemporaryDirectory(prefix="zoning-rev-") as tmp:
         with tarfile.open(fileobj=BytesIO(archive)) as tar:
             tar.extractall(tmp, filter="data")
-        plan = build_plan(plan_id, layers_dir=Path(tmp) / "layers")
+        _complete_provenance(Path(tmp) / prefix / plan_id)
+        plan = build_plan(plan_id, layers_dir=Path(tmp) / prefix)
     return plan
+
+
+#: ``plan.yaml`` keys added after plans were first written; an older revision lacks them.
+_PROVENANCE_KEYS = ("source_sha256", "source_bytes")
+
+
+def _complete_provenance(folder: Path) -> None:
+    """Give an old revision's ``plan.yaml`` the source-document fingerprint it predates.
+
+    The fingerprint is taken from today's ``plan.yaml`` of the same plan, and only when both
+    name the same source document; the lines are appended, so every line number the plan's
+    citations and errors refer to stays as it was.
+    """
+    import yaml
+
+    from .settings import settings
+
+    old_path, today_path = folder / "plan.yaml", settings.layers_dir / folder.name / "plan.yaml"
+    if not old_path.is_file() or not today_path.is_file():
+        return
+    old_text = old_path.read_text(encoding="utf-8")
+    old, today = yaml.safe_load(old_text) or {}, yaml.safe_load(
+        today_path.read_text(encoding="utf-8")) or {}
+    missing = [k for k in _PROVENANCE_KEYS if k not in old and k in today]
+    if missing and old.get("source_document") == today.get("source_document"):
+        tail = "".join(f"{k}: {today[k]}\n" for k in missing)
+        old_path.write_text(old_text.rstrip("\n") + "\n" + tail, encoding="utf-8")
 
 
 def resolve_version(version) -> tuple[Plan, str]:
