@@ -430,3 +430,38 @@ def test_diff_map_in_headless_chromium(yongji, moved_yongji, tmp_path):
         assert page.locator("path.zoning-diff-change").count() == 0
         assert errors == [] and external == []
         browser.close()
+
+
+# --- command line ------------------------------------------------------------------------------
+
+def test_cli_diff_of_two_geopackages(yongji, moved_yongji, tmp_path):
+    import io
+
+    from typer.testing import CliRunner
+
+    from zoning.cli import app
+
+    plan, old, new = moved_yongji
+    before = zoning.write_gpkg(yongji, tmp_path / "before.gpkg")
+    after = zoning.write_gpkg(plan, tmp_path / "after.gpkg")
+    runner = CliRunner()
+    result = runner.invoke(app, ["diff", str(before), str(after), "--out",
+                                 str(tmp_path / "out"), "--exit-code"], env={"COLUMNS": "250"})
+    assert result.exit_code == 1, result.output          # the versions differ
+    assert "before.gpkg → after.gpkg" in result.output
+    assert "central_urban_area" in result.output
+    assert "schematic → authoritative" in result.output
+    assert (tmp_path / "out" / "diff.gpkg").is_file() and (tmp_path / "out" / "diff.html").is_file()
+
+    result = runner.invoke(app, ["diff", str(before), str(after), "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(io.StringIO(result.stdout), keep_default_na=False)
+    into = table[(table.from_class == "") & (table.to_class == "central_urban_area")]
+    assert into.area_km2.sum() == pytest.approx(geodesic_km2(shapely.difference(new, old)),
+                                                rel=REL)
+
+    same = runner.invoke(app, ["diff", str(before), "cn-yongji-2035", "--exit-code"])
+    assert same.exit_code == 0 and "no differences" in same.output
+    bad = runner.invoke(app, ["diff", "no-such-plan", str(after)])
+    assert bad.exit_code == 2 and "no plan 'no-such-plan'" in bad.output
+    assert "Traceback" not in bad.output
