@@ -69,6 +69,15 @@ def test_a_plan_against_itself_is_empty(yongji):
     assert "no differences" in d.summary()
 
 
+def test_a_plan_folder_of_another_checkout(yongji, moved_yongji, tmp_path):
+    """A copy of layers/cn-yongji-2035 elsewhere (another checkout) is a version too."""
+    folder = tmp_path / "checkout" / "layers" / "cn-yongji-2035"
+    shutil.copytree(settings.layers_dir / "cn-yongji-2035", folder)
+    d = diff(yongji, folder)
+    assert d.empty, d.summary()
+    assert d.new_label == str(folder)
+
+
 def test_a_plan_against_its_geopackage_is_empty(plans, tmp_path):
     plan = plan_or_skip(plans, "vn-kontum-2030")
     path = zoning.write_gpkg(plan, tmp_path / "kontum.gpkg")
@@ -225,14 +234,22 @@ def test_added_rule_changed_indicator_and_statement(yongji):
 
 
 def test_authoritative_red_line_in_shanxi(plans):
-    """Swap an 'official' red line (here the envelope cut down to the counties it crosses
-    west of 112.5°E) into Shanxi: feature, badge, area change, stated size and transitions."""
+    """Swap an 'official' red line into Shanxi — here the envelope cut at the meridian where
+    its area west of it is the 34,100 km² the plan says were delineated — and the diff reports
+    the feature, the badge change, the area change, the stated size met, the transitions."""
     shanxi = plan_or_skip(plans, "cn-shanxi-2035")
     layer = shanxi["control_lines"]
     row = layer[layer.feature_id.str.endswith("/ecological-protection-red-line")].iloc[0]
     envelope = row.geometry
     minx, miny, maxx, maxy = envelope.bounds
-    official = shapely.intersection(envelope, shapely.box(minx, miny, 112.5, maxy))
+    assert geodesic_km2(envelope) > 1.5 * 34100       # the envelope is far too big
+    west, east = minx, maxx
+    for _ in range(30):                               # bisect the meridian
+        middle = (west + east) / 2
+        area = geodesic_km2(shapely.intersection(envelope, shapely.box(minx, miny, middle, maxy)))
+        west, east = (middle, east) if area < 34100 else (west, middle)
+    official = shapely.intersection(envelope, shapely.box(minx, miny, west, maxy))
+    assert geodesic_km2(official) == pytest.approx(34100, rel=1e-3)
     data = gpd.GeoDataFrame({"id": ["ecological-protection-red-line"]}, geometry=[official],
                             crs="EPSG:4326")
     swapped = shanxi.replace_layer("control_lines", data, feature="ecological-protection-red-line")
@@ -250,7 +267,9 @@ def test_authoritative_red_line_in_shanxi(plans):
     assert f.stated_column == "delineated_km2" and f.stated_km2 == 34100
     ratio = geodesic_km2(official) / 34100
     assert f.stated_ratio == pytest.approx(ratio, rel=REL)
-    assert f.stated_met == (abs(ratio - 1) <= STATED_SIZE_TOLERANCE)
+    assert f.stated_met is True and abs(ratio - 1) <= STATED_SIZE_TOLERANCE
+    # the envelope it replaces would not have met it
+    assert f.old_area_km2 / 34100 - 1 > STATED_SIZE_TOLERANCE
 
     t = d.transitions
     assert set(t.from_class) == {"ecological_protection_red_line"} and set(t.to_class) == {""}
@@ -305,6 +324,16 @@ def test_bad_versions_are_clear_errors(tmp_path):
         resolve_version(tmp_path / "missing.gpkg")
     with pytest.raises(zoning.ZoningError, match="plan_id@<git revision>"):
         resolve_version("cn-yongji-2035@")
+    with pytest.raises(zoning.ZoningError, match="has no plan.yaml"):
+        resolve_version(tmp_path)
+    text = tmp_path / "notes.txt"
+    text.write_text("not a plan")
+    with pytest.raises(zoning.ZoningError, match=r"give a plan GeoPackage \(.gpkg\)"):
+        resolve_version(text)
+    broken = tmp_path / "broken.gpkg"
+    broken.write_bytes(b"not a geopackage")
+    with pytest.raises(zoning.ZoningError, match="broken.gpkg"):
+        resolve_version(broken)
     if _git_ok("HEAD"):
         with pytest.raises(zoning.ZoningError, match="git"):
             resolve_version("cn-yongji-2035@no-such-revision-xyz")

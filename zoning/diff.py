@@ -215,7 +215,8 @@ def _complete_provenance(folder: Path) -> None:
 
 
 def resolve_version(version) -> tuple[Plan, str]:
-    """A :class:`Plan` and a label from a plan id, ``plan_id@rev``, a GeoPackage or a Plan."""
+    """A :class:`Plan` and a label from a plan id, ``plan_id@rev``, a GeoPackage, a plan
+    folder (``…/layers/<plan_id>``, e.g. of another checkout) or a Plan."""
     from .build import load
     from .io import read_gpkg
 
@@ -226,10 +227,21 @@ def resolve_version(version) -> tuple[Plan, str]:
                           "'plan_id@<git revision>', a plan GeoPackage or a Plan")
     text = str(version)
     path = Path(text)
+    if path.is_dir():
+        if not (path / "plan.yaml").is_file():
+            raise ZoningError(f"{path} is not a plan folder (it has no plan.yaml)")
+        from .build import build_plan
+
+        return build_plan(path.name, layers_dir=path.resolve().parent), text
     if path.suffix.lower() == ".gpkg" or path.exists():
         if not path.exists():
             raise ZoningError(f"no such file: {path}")
-        return read_gpkg(path), path.name
+        if path.suffix.lower() != ".gpkg":
+            raise ZoningError(f"{path}: give a plan GeoPackage (.gpkg) written by zoning")
+        try:
+            return read_gpkg(path), path.name
+        except (RuntimeError, OSError, ValueError, KeyError) as exc:   # pyogrio / sqlite
+            raise ZoningError(f"cannot read {path} as a plan GeoPackage: {exc}") from exc
     if "@" in text:
         plan_id, revision = text.split("@", 1)
         if not plan_id or not revision:
