@@ -715,7 +715,8 @@ def stats(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
 @app.command("diff")
 @_command
 def diff_cmd(old: Annotated[str, typer.Argument(
-                 help="Old version: plan id, plan_id@<git revision>, or a plan .gpkg")],
+                 help="Old version: plan id, plan_id@<git revision>, a plan .gpkg or a "
+                      "plan folder")],
              new: Annotated[str, typer.Argument(help="New version (same forms)")],
              out: Annotated[Optional[Path], typer.Option(
                  "--out", "-o", help="Folder for diff.gpkg and diff.html (the diff map)")] = None,
