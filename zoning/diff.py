@@ -681,6 +681,8 @@ def diff(old, new, *, units: gpd.GeoDataFrame | None = None,
     Examples
     --------
     >>> import zoning
+    >>> zoning.diff("cn-yongji-2035", "cn-yongji-2035").empty
+    True
     >>> d = zoning.diff("vn-kontum-2030@921413d~1", "vn-kontum-2030@921413d")  # doctest: +SKIP
     >>> d.features[["key", "change", "length_gained_km", "length_lost_km"]]  # doctest: +SKIP
     >>> zoning.write_diff(d, "out/kontum-diff")     # diff.gpkg + diff.html  # doctest: +SKIP
