@@ -18,7 +18,6 @@ from pathlib import Path
 import folium
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 from branca.element import Element, MacroElement
 from jinja2 import Template
