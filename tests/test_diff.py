@@ -268,6 +268,7 @@ def test_authoritative_red_line_in_shanxi(plans):
     ratio = geodesic_km2(official) / 34100
     assert f.stated_ratio == pytest.approx(ratio, rel=REL)
     assert f.stated_met is True and abs(ratio - 1) <= STATED_SIZE_TOLERANCE
+    assert "stated size 34,100 km² met" in d.summary()
     # the envelope it replaces would not have met it
     assert f.old_area_km2 / 34100 - 1 > STATED_SIZE_TOLERANCE
 

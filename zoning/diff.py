@@ -136,7 +136,11 @@ class PlanDiff:
                                                  for k in ("added", "removed", "changed")))
         precise = self.features[self.features.precision != ""]
         for row in precise.itertuples():
-            lines.append(f"precision: {row.key}: {row.precision}")
+            stated = ("" if pd.isna(row.stated_km2) else
+                      f"; stated size {row.stated_km2:,.0f} km² "
+                      f"{'met' if row.stated_met else 'not met'} "
+                      f"(new area {row.new_area_km2:,.0f} km²)")
+            lines.append(f"precision: {row.key}: {row.precision}{stated}")
         return "\n".join(lines)
 
 
