@@ -414,52 +414,71 @@ def test_write_diff_is_atomic(yongji, moved_yongji, tmp_path, monkeypatch):
     assert sorted(p.name for p in out.iterdir()) == ["diff.gpkg"]
 
 
+#: Run in its own process: the plan-map tests keep a Playwright session open for the whole
+#: test session, and Playwright's sync API cannot start a second one beside it.
+BROWSER_SCRIPT = r"""
+import json, sys
+from playwright.sync_api import sync_playwright
+path, chromium = sys.argv[1], sys.argv[2]
+seen = {"errors": [], "external": []}
+with sync_playwright() as pw:
+    browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    page.on("pageerror", lambda exc: seen["errors"].append(str(exc)))
+    page.on("console", lambda m: seen["errors"].append(m.text) if m.type == "error" else None)
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
+        ("file:", "data:")) else (seen["external"].append(route.request.url), route.abort()))
+    page.goto("file://" + path)
+    page.wait_for_function("window.zoningDiffMaps && window.zoningDiffMaps.length > 0")
+    count = lambda sel: page.locator(sel).count()
+    seen["change"], seen["before"], seen["after"] = (
+        count("path.zoning-diff-change"), count("path.zoning-diff-before"),
+        count("path.zoning-diff-after"))
+    seen["legend"] = page.locator(".zoning-diff-legend").inner_text()
+    page.locator("path.zoning-diff-change").nth(int(sys.argv[3])).dispatch_event("click")
+    seen["change_popup"] = page.locator(".leaflet-popup-content").inner_text()
+    page.evaluate("window.zoningDiffMaps[0].map.closePopup()")
+    page.wait_for_function("!document.querySelector('.leaflet-popup')")
+    page.locator("path.zoning-diff-after").dispatch_event("click")
+    seen["feature_popup"] = page.locator(".leaflet-popup-content").inner_text()
+    page.locator(".leaflet-control-layers-overlays label", has_text="Land changing class") \
+        .locator("input").uncheck()
+    seen["change_after_toggle"] = count("path.zoning-diff-change")
+    browser.close()
+print(json.dumps(seen))
+"""
+
+
 @pytest.mark.browser
 def test_diff_map_in_headless_chromium(yongji, moved_yongji, tmp_path):
     """Opened offline: no errors, nothing fetched, the three layers drawn, a change polygon's
-    popup shows both versions, the legend lists the transitions."""
+    popup shows both versions, the legend lists the transitions, the layer switch works."""
+    import json
     import os
+    import sys
 
-    sync_api = pytest.importorskip("playwright.sync_api")
+    pytest.importorskip("playwright.sync_api")
     chromium = os.environ.get("ZONING_CHROMIUM", "/usr/bin/chromium")
     if not (os.path.exists(chromium) or shutil.which(chromium)):
         pytest.skip(f"no Chromium at {chromium}")
     plan, _, _ = moved_yongji
     d = diff(yongji, plan)
     path = zoning.write_diff(d, tmp_path)["map"]
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium,
-                                     args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1280, "height": 860})
-        errors, external = [], []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
-            ("file:", "data:")) else (external.append(route.request.url), route.abort()))
-        page.goto(path.as_uri())
-        page.wait_for_function("window.zoningDiffMaps && window.zoningDiffMaps.length > 0")
-        assert page.locator("path.zoning-diff-change").count() == len(d.changes)
-        assert page.locator("path.zoning-diff-before").count() == 1
-        assert page.locator("path.zoning-diff-after").count() == 1
-        legend = page.locator(".zoning-diff-legend").inner_text()
-        assert "Central urban area" in legend and "none" in legend
-        biggest = int(d.changes.area_km2.idxmax())
-        page.locator("path.zoning-diff-change").nth(biggest).dispatch_event("click")
-        popup = page.locator(".leaflet-popup-content").inner_text()
-        assert "Before — cn-yongji-2035 (old)" in popup
-        assert "After — cn-yongji-2035 (new)" in popup
-        assert "Central urban area" in popup
-        page.evaluate("window.zoningDiffMaps[0].map.closePopup()")
-        page.wait_for_function("!document.querySelector('.leaflet-popup')")
-        page.locator("path.zoning-diff-after").dispatch_event("click")
-        popup = page.locator(".leaflet-popup-content").inner_text()
-        assert "schematic" in popup and "authoritative" in popup     # both versions' badges
-        # toggling the change layer off removes its polygons
-        page.locator(".leaflet-control-layers-overlays label", has_text="Land changing class") \
-            .locator("input").uncheck()
-        assert page.locator("path.zoning-diff-change").count() == 0
-        assert errors == [] and external == []
-        browser.close()
+    biggest = int(d.changes.area_km2.idxmax())
+    run = subprocess.run([sys.executable, "-c", BROWSER_SCRIPT, str(path), chromium,
+                          str(biggest)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout.strip().splitlines()[-1])
+    assert seen["errors"] == [] and seen["external"] == []
+    assert seen["change"] == len(d.changes)
+    assert seen["before"] == 1 and seen["after"] == 1
+    assert "Central urban area" in seen["legend"] and "none" in seen["legend"]
+    assert "Before — cn-yongji-2035 (old)" in seen["change_popup"]
+    assert "After — cn-yongji-2035 (new)" in seen["change_popup"]
+    assert "Central urban area" in seen["change_popup"]
+    # the feature's popup shows both versions' badges
+    assert "schematic" in seen["feature_popup"] and "authoritative" in seen["feature_popup"]
+    assert seen["change_after_toggle"] == 0
 
 
 # --- command line ------------------------------------------------------------------------------
