@@ -1,4 +1,5 @@
-"""The benchmark cases: (a) one-point site query, (b) bulk point assignment, (c) tabulation.
+"""The benchmark cases: (a) one-point site query, (b) bulk point assignment, (c) tabulation,
+(d) a question from the shell, (e) plan diff.
 
 Each case returns rows ``(case, method, seconds, peak MB, note)`` and target checks
 ``(target, measured ratio, wanted, met)``; every ratio is between methods timed in the same
@@ -328,4 +329,73 @@ def shell(repeats: int) -> Result:
                help_s / floor <= 0.5)
     res.notes.append("(d) each command is a new process started as from a shell; the cache "
                      "folder is filled by the first (cold) run")
+    return res
+
+
+# -- (e) plan diff -----------------------------------------------------------------------------
+def shanxi_amended(plan):
+    """Shanxi with its urban development boundary grown by a 0.15° disc outside it (clipped to
+    the province), one rule added and one indicator target changed; and the added land."""
+    extent = shapely.from_wkt(plan.meta["extent_wkt"])
+    layer = plan["control_lines"]
+    udb = layer[layer.feature_id.str.endswith("/urban-development-boundary")].geometry.iloc[0]
+    disc = shapely.intersection(extent, shapely.point_on_surface(extent.difference(udb))
+                                .buffer(0.15))
+    grown = shapely.union(udb, disc)
+    amended = plan.replace_layer("control_lines", gpd.GeoDataFrame(geometry=[grown],
+                                                                   crs="EPSG:4326"),
+                                 feature="urban-development-boundary")
+    rules = plan.table("rules")
+    rule = rules.iloc[0].copy()
+    rule["rule_id"], rule["text_en"] = "amendment-1", "Amendment 1"
+    indicators = plan.table("indicators")
+    row = indicators.target_value.notna().idxmax()
+    indicators.at[row, "target_value"] = indicators.at[row, "target_value"] * 1.1
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    tables = {**amended.tables, "rules": pd.concat([rules, rule.to_frame().T],
+                                                   ignore_index=True),
+              "indicators": indicators}
+    return replace(amended, tables=MappingProxyType(tables)), shapely.difference(grown, udb)
+
+
+def plan_diff(repeats: int) -> Result:
+    import pyproj
+
+    import zoning
+
+    res = Result()
+    plan = zoning.load("cn-shanxi-2035")
+    amended, added = shanxi_amended(plan)
+    units = zoning.admin_units(plan)
+    feats = plan.features
+    polys = gpd.GeoDataFrame(feats[feats.geom_type.isin(["Polygon", "MultiPolygon"])],
+                             crs="EPSG:4326").reset_index(drop=True)
+    cold = measure(lambda: zoning.tabulate(polys, units), repeats, memory=True)
+    zoning.tabulate(plan, units)
+    warm = measure(lambda: zoning.tabulate(plan, units), repeats)
+    diffed = measure(lambda: zoning.diff(plan, amended, units=units), repeats, memory=True)
+    d = diffed.result
+    expected = abs(pyproj.Geod(ellps="WGS84").geometry_area_perimeter(added)[0]) / 1e6
+    moved = d.transitions[d.transitions.to_class == "urban_development_boundary"].area_km2.sum()
+    rel = abs(moved - expected) / expected
+    assert rel < 1e-4, (moved, expected)
+    assert list(d.rules.change) == ["added"] and list(d.indicators.change) == ["changed"]
+    note = (f"cn-shanxi-2035 vs an amended copy (boundary moved by {expected:,.0f} km², a rule "
+            f"added, a target changed); {len(units)} counties")
+    res.row("e", "zoning.tabulate (features frame: slices built in the call)", cold.seconds,
+            cold, note)
+    res.row("e", "zoning.tabulate (plan: slices cached with the plan index)", warm.seconds)
+    res.row("e", "zoning.diff (features, transitions per county, rules, indicators)",
+            diffed.seconds, diffed)
+    r = diffed.seconds / cold.seconds
+    res.target("(e) zoning.diff / zoning.tabulate (cold), Shanxi", r, "<= 2", r <= 2)
+    r_warm = diffed.seconds / warm.seconds
+    res.target("(e) zoning.diff / zoning.tabulate (slices cached), Shanxi", r_warm, "<= 2",
+               r_warm <= 2)
+    res.target("(e) moved area in transitions vs geodesic area of the added land", rel,
+               "<= 1e-4", bool(rel <= 1e-4))
+    res.notes.append(f"(e) {note}; the diff overlays only the land where some feature's "
+                     "coverage changed, so it needs no slices of either whole version")
     return res

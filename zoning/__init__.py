@@ -30,6 +30,7 @@ _EXPORTS = {
     "read_plan_source": "spec",
     "check": "compliance", "comply": "compliance",
     "check_consistency": "consistency",
+    "PlanDiff": "diff", "diff": "diff", "write_diff": "diffmap",
     "assign": "query", "query": "query", "query_point": "query",
     "rasterize_zones": "raster", "share_above": "raster", "zonal_stats": "raster",
     "admin_units": "stats", "overlap_matrix": "stats", "overlaps": "stats",

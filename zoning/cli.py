@@ -712,6 +712,73 @@ def stats(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
     _each_plan(_plans(plans, all_), one)
 
 
+@app.command("diff")
+@_command
+def diff_cmd(old: Annotated[str, typer.Argument(
+                 help="Old version: plan id, plan_id@<git revision>, a plan .gpkg or a "
+                      "plan folder")],
+             new: Annotated[str, typer.Argument(help="New version (same forms)")],
+             out: Annotated[Optional[Path], typer.Option(
+                 "--out", "-o", help="Folder for diff.gpkg and diff.html (the diff map)")] = None,
+             units: Annotated[Optional[Path], typer.Option(
+                 help="Polygons to report transitions by (default: admin units)")] = None,
+             by: Annotated[str, typer.Option(
+                 help="Feature column land moves between")] = "zone_class",
+             no_map: Annotated[bool, typer.Option("--no-map", help="Skip diff.html")] = False,
+             exit_code: Annotated[bool, typer.Option(
+                 "--exit-code", help="Exit with 1 when the versions differ")] = False,
+             crs: CrsOption = None, layer: LayerOption = None,
+             fmt: FormatOption = Format.text) -> None:
+    """What changed between two versions of a plan: features, land per class and unit, rules.
+
+    --format csv/json/table prints the transition table; --out also writes the change
+    polygons and every table (diff.gpkg) and the diff map (diff.html).
+    """
+    import numpy as np
+
+    from .diff import diff
+    from .diffmap import write_diff
+    from .terminal import format_table
+
+    if units is not None and not units.exists():
+        _fail(f"no such file: {units}")
+    result = diff(old, new, units=_read_sites(units, layer, crs) if units else None, by=by)
+    if out is not None:
+        for path in write_diff(result, out, map=not no_map).values():
+            err.print(f"wrote {path}", markup=False)
+
+    def text() -> str:
+        parts = [result.summary()]
+        width = _width()
+        if len(result.transitions):
+            parts += ["", "Land moving between classes (km²):",
+                      format_table(result.transitions, ["unit", "from_class", "to_class",
+                                                        "area_km2"], width, limit=20)]
+        if len(result.features):
+            f = result.features
+            line = f.area_gained_km2.isna()
+            view = f.assign(
+                gained=np.where(line, f.length_gained_km.map("+{:,.2f} km".format),
+                                f.area_gained_km2.map("+{:,.2f} km²".format)),
+                lost=np.where(line, f.length_lost_km.map("−{:,.2f} km".format),
+                              f.area_lost_km2.map("−{:,.2f} km²".format)),
+                attributes=f.attributes_changed.str.replace(";", ", "))
+            view.loc[f.area_gained_km2.isna() & f.length_gained_km.isna(), ["gained", "lost"]] = ""
+            parts += ["", "Features:", format_table(view, [
+                "key", "change", "gained", "lost", "badge_change", "attributes"], width,
+                limit=20)]
+        for name in ("rules", "indicators", "statements"):
+            table = getattr(result, name)
+            if len(table):
+                parts += ["", f"{name.capitalize()}:", format_table(
+                    table, ["id", "change", "fields_changed", "new_citation"], width, limit=20)]
+        return "\n".join(parts)
+
+    _emit(result.transitions, fmt, text, ["unit", "from_class", "to_class", "area_km2"])
+    if exit_code and not result.empty:
+        raise typer.Exit(code=1)
+
+
 @app.command()
 @_command
 def cache(clear: Annotated[bool, typer.Option("--clear", help="Remove every entry")] = False

@@ -407,6 +407,31 @@ def write_table(data: pd.DataFrame, path: str | Path, layer: str | None = None) 
     return path
 
 
+def write_layers(tables: dict[str, pd.DataFrame], path: str | Path) -> Path:
+    """Write several tables into one new GeoPackage, atomically: GeoDataFrames become
+    (multi)polygon layers with a spatial index, DataFrames attribute tables. Used for results
+    made of several tables, such as a plan diff."""
+    path = Path(path)
+    if path.suffix.lower() != ".gpkg":
+        raise ZoningError(f"{path}: write_layers writes a GeoPackage (.gpkg)")
+    with atomic_path(path) as tmp:
+        for name, data in tables.items():
+            # Text columns as plain objects (missing = NULL); numbers keep their type.
+            text = [c for c in data.columns if not (isinstance(data, gpd.GeoDataFrame)
+                                                    and c == data.geometry.name)
+                    and (data[c].dtype == object or str(data[c].dtype) == "str")]
+            frame = data.astype({c: object for c in text})
+            for c in text:
+                frame[c] = frame[c].where(frame[c].notna(), None)
+            if isinstance(data, gpd.GeoDataFrame):
+                pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG",
+                                        geometry_type="MultiPolygon", promote_to_multi=True,
+                                        layer_options={"SPATIAL_INDEX": "YES"})
+            else:
+                pyogrio.write_dataframe(pd.DataFrame(frame), tmp, layer=name, driver="GPKG")
+    return path
+
+
 def read_gpkg(path: str | Path) -> Plan:
     """Read a plan GeoPackage written by :func:`write_gpkg` back into a :class:`Plan`."""
     path = Path(path)

@@ -641,6 +641,15 @@ def map_data(plans: list[Plan], *, zoom: int = DETAIL_ZOOM, simplify: bool = Tru
 @cache
 def _assets() -> tuple[str, str]:
     """Inline ``<style>`` and ``<script>`` blocks: Leaflet and the zoning runtime."""
+    css, js = leaflet_assets()
+    zoning_css = (ASSETS_DIR / "zoning.css").read_text(encoding="utf-8")
+    zoning_js = (ASSETS_DIR / "zoning.js").read_text(encoding="utf-8")
+    return (f"{css}\n<style>{zoning_css}</style>", f"{js}\n<script>{zoning_js}</script>")
+
+
+@cache
+def leaflet_assets() -> tuple[str, str]:
+    """Inline ``<style>`` and ``<script>`` blocks of the vendored Leaflet (images inlined)."""
     leaflet = ASSETS_DIR / "leaflet"
 
     def data_uri(match: re.Match) -> str:
@@ -651,10 +660,7 @@ def _assets() -> tuple[str, str]:
                  (leaflet / "leaflet.css").read_text(encoding="utf-8"))
     js = re.sub(r"\n//# sourceMappingURL=\S+\s*$", "\n",
                 (leaflet / "leaflet.js").read_text(encoding="utf-8"))
-    zoning_css = (ASSETS_DIR / "zoning.css").read_text(encoding="utf-8")
-    zoning_js = (ASSETS_DIR / "zoning.js").read_text(encoding="utf-8")
-    return (f"<style>{css}</style>\n<style>{zoning_css}</style>",
-            f"<script>{js}</script>\n<script>{zoning_js}</script>")
+    return f"<style>{css}</style>", f"<script>{js}</script>"
 
 
 class _ZoningLayers(MacroElement):
