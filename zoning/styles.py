@@ -11,7 +11,10 @@ files for GeoServer.
 * ``styles/hatches.csv``, ``styles/markers.csv`` — the hatch and point-symbol vocabularies and
   their names in matplotlib, QGIS and SLD;
 * ``styles/badges.csv``, ``styles/base_maps.csv``, ``styles/ui_strings.csv`` — geometry-basis
-  badges, base maps and the words of the map interface in every plan language.
+  badges, base maps and the words of the map interface in every plan language;
+* ``styles/draw_order.csv``, ``styles/layer_defaults.csv`` — the cartographic defaults of a
+  map: points over lines over control lines over zones, and which layers of each plan are on
+  when the map opens (the key layers), one click away, or context outside the plan's area.
 """
 
 from __future__ import annotations
@@ -97,6 +100,74 @@ def base_maps() -> pd.DataFrame:
 def ui_strings() -> pd.DataFrame:
     """Words of the map interface in English and each plan language (``styles/ui_strings.csv``)."""
     return _read("ui_strings.csv", "key")
+
+
+@cache
+def draw_order() -> pd.DataFrame:
+    """Draw groups, bottom to top (``styles/draw_order.csv``), indexed by group."""
+    table = _read("draw_order.csv", "group")
+    table["order"] = pd.to_numeric(table["order"])
+    return table.sort_values("order")
+
+
+@cache
+def _layer_defaults_table() -> pd.DataFrame:
+    table = pd.read_csv(STYLES_DIR / "layer_defaults.csv", keep_default_na=False, dtype=str)
+    bad = sorted(set(table["default"]) - {"on", "off", "context"})
+    if bad:
+        raise ExportError(f"styles/layer_defaults.csv: default must be on, off or context, "
+                          f"not {', '.join(map(repr, bad))}")
+    return table
+
+
+def draw_group(geometry_type: str, theme: str) -> str:
+    """Draw group of a layer: ``point``, ``line``, ``control_line`` or ``zone``.
+
+    Examples
+    --------
+    >>> draw_group("polygon", "control_line"), draw_group("line", "control_line")
+    ('control_line', 'line')
+    """
+    if geometry_type in ("point", "line"):
+        return geometry_type
+    return "control_line" if theme == "control_line" else "zone"
+
+
+def layer_defaults(plan: Plan) -> pd.DataFrame:
+    """Cartographic defaults of each layer of a plan, bottom to top in draw order.
+
+    Columns: ``layer``, ``theme``, ``geometry_type``, ``group`` (:func:`draw_group`),
+    ``group_order`` (from ``styles/draw_order.csv``), ``z`` (the highest z-order of the layer's
+    classes), ``visible`` (on when the map opens), ``context`` (drawn outside the plan's area:
+    off, and left out of the initial view). A plan listed in ``styles/layer_defaults.csv``
+    shows only the layers marked ``on``; a plan not listed there shows every layer.
+
+    Examples
+    --------
+    >>> import zoning
+    >>> table = layer_defaults(zoning.load("cn-shanxi-2035"))            # doctest: +SKIP
+    >>> table.set_index("layer").loc["control_lines", "visible"]         # doctest: +SKIP
+    True
+    """
+    catalog = plan.tables["layer_catalog"].set_index("layer")
+    listed = _layer_defaults_table()
+    listed = listed[listed.plan_id == plan.plan_id].set_index("layer")["default"]
+    orders = draw_order()["order"]
+    rows = []
+    for name, gdf in plan.layers.items():
+        theme = catalog.at[name, "theme"] or "other"
+        geometry_type = catalog.at[name, "geometry_type"]
+        group = draw_group(geometry_type, theme)
+        classes = set(gdf["zone_class"]) or {""}
+        z = max(class_style(c)["z_order"] for c in classes) if len(gdf) else \
+            layer_style(theme)["z_order"]
+        default = listed.get(name, "off" if len(listed) else "on")
+        rows.append({"layer": name, "theme": theme, "geometry_type": geometry_type,
+                     "group": group, "group_order": int(orders[group]), "z": int(z),
+                     "visible": default == "on", "context": default == "context"})
+    table = pd.DataFrame(rows, columns=["layer", "theme", "geometry_type", "group",
+                                        "group_order", "z", "visible", "context"])
+    return table.sort_values(["group_order", "z", "layer"], kind="stable").reset_index(drop=True)
 
 
 def hatch_angles(hatch: str) -> list[float]:

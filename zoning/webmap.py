@@ -501,6 +501,7 @@ def _plan_payload(plan: Plan, topology: WebTopology) -> dict:
     catalog = plan.tables["layer_catalog"].set_index("layer")
     language = str(plan.meta.get("language", "en"))
     rules, by_class, by_feature = _rules_index(plan)
+    defaults = styles.layer_defaults(plan).set_index("layer")
     layers, themes = [], {}
     for name, gdf in plan.layers.items():
         family = catalog.at[name, "family"]
@@ -542,10 +543,13 @@ def _plan_payload(plan: Plan, topology: WebTopology) -> dict:
                        key=lambda c: -styles.class_style(c)["z_order"])
         z = max([styles.class_style(c)["z_order"] for c in codes], default=0)
         key = f"{plan.plan_id}:{name}"
+        default = defaults.loc[name]
         layers.append({"key": key, "css": f"zoning-layer-{plan.plan_id}--{name}", "name": name,
                        "title": catalog.at[name, "title"], "title_en": catalog.at[name, "title_en"],
                        "theme": theme, "family": family, "geometry_type": geometry_type,
-                       "z": int(z), "classes": codes, "visible": True, "features": features})
+                       "z": int(z), "group": int(default["group_order"]), "classes": codes,
+                       "visible": bool(default["visible"]), "context": bool(default["context"]),
+                       "features": features})
         themes.setdefault(theme, []).append((int(z), key))
     theme_list = [{"theme": t, "layers": [k for _, k in sorted(v, reverse=True)]}
                   for t, v in sorted(themes.items(), key=lambda kv: -max(z for z, _ in kv[1]))]
@@ -558,6 +562,18 @@ def _plan_payload(plan: Plan, topology: WebTopology) -> dict:
 
 
 def _plan_bounds(plan: Plan) -> np.ndarray:
+    """The plan's own area (west, south, east, north): what the map opens on.
+
+    Lines and context layers that reach far outside the plan (power-export lines, links to
+    neighbouring provinces) would otherwise shrink the plan to a corner of the view.
+    """
+    if plan.meta.get("extent_wkt"):
+        return np.array(shapely.from_wkt(plan.meta["extent_wkt"]).bounds)
+    return _drawn_bounds(plan)
+
+
+def _drawn_bounds(plan: Plan) -> np.ndarray:
+    """Bounds of everything a plan draws, context layers included (frames the base map)."""
     frames = [g.geometry for g in plan.layers.values() if len(g)]
     if plan.meta.get("extent_wkt"):
         frames.append(gpd.GeoSeries([shapely.from_wkt(plan.meta["extent_wkt"])], crs=4326))
@@ -594,7 +610,7 @@ def map_data(plans: list[Plan], *, zoom: int = DETAIL_ZOOM, simplify: bool = Tru
     """
     if language not in ("both", "en", "local"):
         raise ValueError(f"language must be 'both', 'en' or 'local', not {language!r}")
-    bounds = np.array([_plan_bounds(p) for p in plans])
+    bounds = np.array([_drawn_bounds(p) for p in plans])
     total = np.array([bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(),
                       bounds[:, 3].max()])
     tolerance, decimals = web_tolerance(zoom, float(np.abs(total[[1, 3]]).max()))
