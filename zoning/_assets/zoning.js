@@ -82,6 +82,8 @@
     };
     this.setLanguage(data.language || 'both');
     this.container.classList.add('zoning-map');
+    // quarter zoom steps when fitting, so a plan fills the view rather than a quarter of it
+    map.options.zoomSnap = 0.25;
     map.setMinZoom(1);
     map.setMaxZoom(18);
     this.addPatterns();
@@ -339,7 +341,7 @@
     plan.layers.forEach(function (spec) {
       var group = L.featureGroup();
       var entry = { group: group, spec: spec, plan: plan, features: [] };
-      spec.features.forEach(function (f) {
+      spec.features.forEach(function (f, k) {
         var p = f.p, layer;
         var latlngs = decodeGeometry(f.g, self.data.scale, self.arc);
         var parts;
@@ -357,8 +359,9 @@
         // Hovering names the feature; a click asks "what's here?" at the pointer.
         layer.bindTooltip(self.tooltip(plan, p), { sticky: true, className: 'zoning-tooltip' });
         layer.on('click', function (ev) {
-          self.whatsHere(ev.originalEvent ? self.map.mouseEventToLatLng(ev.originalEvent) :
-            ev.latlng);
+          var e = ev.originalEvent;
+          var at = e && (e.clientX || e.clientY) ? self.map.mouseEventToLatLng(e) : ev.latlng;
+          self.whatsHere(at, entry.features[k]);
         });
         (parts || [layer]).forEach(function (part) {
           part.on('add', function () { part.getElement().setAttribute('data-fid', p.id); });
@@ -368,7 +371,7 @@
           (f.g.type === 'MultiLineString' ? [].concat.apply([], latlngs) :
             [].concat.apply([], latlngs.map(function (poly) { return poly[0]; }))));
         entry.features.push({
-          layer: layer, props: p, type: f.g.type, latlngs: latlngs, bounds: bounds
+          layer: layer, props: p, type: f.g.type, latlngs: latlngs, bounds: bounds, key: spec.key
         });
         self.index.push({
           key: normalise(p.name) + ' ' + normalise(p.name_en), entry: entry, layer: layer,
@@ -439,7 +442,7 @@
       p.rules.forEach(function (id) {
         var r = plan.rules[id];
         if (!r) { return; }
-        html += '<li><span class="zp-effect zp-effect-' + esc(r.effect) + '">' +
+        html += '<li data-rule="' + esc(id) + '"><span class="zp-effect zp-effect-' + esc(r.effect) + '">' +
           self.uiHtml(r.effect, lang) + '</span> ' + self.both(r.text, r.text_en, lang) +
           ' <small class="zp-cite">(' + esc(r.section) + ', ' + self.uiHtml('lines', lang) + ' ' +
           esc(r.lines) + ')</small></li>';
@@ -507,7 +510,8 @@
       if (!f.bounds.contains(latlng)) { return false; }
       return f.latlngs.some(function (poly) { return insideRings(latlng, poly); });
     }
-    var reach = f.type === 'MultiPoint' ? s.marker_size / 2 + 4 : s.weight / 2 + 4;
+    // a marker is drawn in a box of marker_size + 4 pixels: its corners are in reach
+    var reach = f.type === 'MultiPoint' ? (s.marker_size + 4) * 0.75 + 2 : s.weight / 2 + 4;
     var sw = this.map.latLngToLayerPoint(f.bounds.getSouthWest());
     var ne = this.map.latLngToLayerPoint(f.bounds.getNorthEast());
     if (pt.x < sw.x - reach || pt.x > ne.x + reach || pt.y > sw.y + reach || pt.y < ne.y - reach) {
@@ -575,9 +579,24 @@
     return html + '</div>';
   };
 
+  ZoningMap.prototype.include = function (found, feature) {
+    var e = this.layers[feature.key], plan = e.plan;
+    var g = found.filter(function (x) { return x.plan === plan; })[0];
+    if (!g) { g = { plan: plan, layers: [] }; found.push(g); }
+    var l = g.layers.filter(function (x) { return x.spec === e.spec; })[0];
+    if (!l) {
+      l = { spec: e.spec, visible: this.map.hasLayer(e.group), features: [] };
+      g.layers.push(l);
+      g.layers.sort(function (a, b) { return (b.spec.group - a.spec.group) || (b.spec.z - a.spec.z); });
+    }
+    if (l.features.indexOf(feature) < 0) { l.features.push(feature); }
+  };
+
   /* Open the "what's here" list at a place. */
-  ZoningMap.prototype.whatsHere = function (latlng) {
+  ZoningMap.prototype.whatsHere = function (latlng, clicked) {
     var found = this.featuresAt(latlng);
+    // The feature clicked is listed even where the pointer is at the rim of its symbol.
+    if (clicked) { this.include(found, clicked); }
     this.hereLatLng = latlng;
     L.popup(L.extend({}, this.popupOptions, { maxWidth: 420, minWidth: 300 }))
       .setLatLng(latlng).setContent(this.whatsHereHtml(latlng, found)).openOn(this.map);
