@@ -339,13 +339,13 @@ def _qgis_symbol(style: dict, symbol_type: str, name: str) -> str:
             f'force_rhr="0">{"".join(layers)}</symbol>')
 
 
-def layer_qml(gdf: gpd.GeoDataFrame, geometry_type: str, language: str | None = None,
-              theme: str = "other") -> str:
-    """QGIS style (QML) for one plan layer: a categorised renderer on ``zone_class``.
+def layer_qml(gdf: gpd.GeoDataFrame, geometry_type: str, language: str | None = None) -> str:
+    """QGIS style (QML) for one plan layer: a categorised renderer on ``zone_class``, labels.
 
-    One category per zone class in the layer, labelled in English and the plan language,
-    and an "all other values" category in the theme's style; symbol levels follow the
-    classes' z-order.
+    One category per zone class in the layer, labelled in English and the plan language
+    (no catch-all category: the layer's classes are all listed, so a legend never shows an
+    empty "other" entry); symbol levels follow the classes' z-order. Features are labelled
+    with their name in the plan's own script (:func:`layer_labeling`).
 
     Parameters
     ----------
@@ -353,9 +353,7 @@ def layer_qml(gdf: gpd.GeoDataFrame, geometry_type: str, language: str | None = 
         The layer (only its ``zone_class`` column is read).
     geometry_type : {"polygon", "line", "point"}
     language : str, optional
-        Plan language for the second label (zh, fa, vi).
-    theme : str
-        The layer's theme, styling values without a category.
+        Plan language for the second label (zh, fa, vi) and the labels' font.
 
     Examples
     --------
@@ -372,23 +370,62 @@ def layer_qml(gdf: gpd.GeoDataFrame, geometry_type: str, language: str | None = 
                           f'label={quoteattr(legend_label(code, language))} render="true" '
                           f'type="string"/>')
         symbols.append(_qgis_symbol(class_style(code), symbol_type, str(i)))
-    fallback = {**layer_style(theme), "hatch": ""}
-    fallback["hatch_color"] = ""
-    k = len(codes)
-    categories.append(f'<category value="" symbol="{k}" label="other" render="true" '
-                      f'type="string"/>')
-    symbols.append(_qgis_symbol(fallback, symbol_type, str(k)))
     return ("<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
-            '<qgis version="3.34.0-Prizren" styleCategories="Symbology">'
+            '<qgis version="3.34.0-Prizren" styleCategories="Symbology|Labeling" '
+            'labelsEnabled="1">'
             '<renderer-v2 type="categorizedSymbol" attr="zone_class" symbollevels="1" '
             'enableorderby="0" forceraster="0" referencescale="-1">'
             f'<categories>{"".join(categories)}</categories>'
             f'<symbols>{"".join(symbols)}</symbols>'
             '<rotation/><sizescale/></renderer-v2>'
+            f'{layer_labeling(geometry_type, language)}'
             '<blendMode>0</blendMode><featureBlendMode>0</featureBlendMode>'
             '<layerOpacity>1</layerOpacity>'
             '<previewExpression>"name" || \' — \' || "name_en"</previewExpression>'
             f'<layerGeometryType>{geometry_code}</layerGeometryType></qgis>\n')
+
+
+#: Font of map labels per plan language (Debian's fonts-noto-core / fonts-noto-cjk; QGIS
+#: falls back to a font with the glyphs where it is missing).
+LABEL_FONTS = {"zh": "Noto Sans CJK SC", "fa": "Noto Naskh Arabic", "vi": "Noto Sans"}
+#: QGIS label placement per geometry type: ordered positions around a point, along a line,
+#: horizontal over a polygon's inside.
+_QGIS_PLACEMENT = {"point": 6, "line": 2, "polygon": 1}
+
+
+def layer_labeling(geometry_type: str, language: str | None = None) -> str:
+    """QGIS ``<labeling>`` element: each feature's ``name`` in the plan's own script.
+
+    Examples
+    --------
+    >>> 'fieldName="name"' in layer_labeling("point", "fa")
+    True
+    """
+    font = LABEL_FONTS.get(language or "", "Noto Sans")
+    size = 8 if geometry_type == "point" else 7.5
+    return (
+        '<labeling type="simple"><settings calloutType="simple">'
+        f'<text-style fieldName="name" isExpression="0" fontFamily={quoteattr(font)} '
+        f'fontSize="{size}" fontSizeUnit="Point" textColor="40,40,40,255" textOpacity="1" '
+        'namedStyle="Regular" fontWeight="50" fontItalic="0" multilineHeight="1" '
+        'blendMode="0" allowHtml="0" capitalization="0" previewBkgrdColor="255,255,255,255">'
+        '<text-buffer bufferDraw="1" bufferSize="0.8" bufferSizeUnits="MM" '
+        'bufferColor="255,255,255,255" bufferOpacity="0.9" bufferNoFill="1" '
+        'bufferJoinStyle="128" bufferBlendMode="0"/></text-style>'
+        '<text-format wrapChar="" autoWrapLength="24" useMaxLineLengthForAutoWrap="1" '
+        'multilineAlign="3" plussign="0" addDirectionSymbol="0" formatNumbers="0" '
+        'decimals="3" reverseDirectionSymbol="0" placeDirectionSymbol="0" '
+        'leftDirectionSymbol="&lt;" rightDirectionSymbol="&gt;"/>'
+        f'<placement placement="{_QGIS_PLACEMENT[geometry_type]}" dist="1" distUnits="MM" '
+        'placementFlags="10" priority="5" centroidWhole="0" centroidInside="1" '
+        'fitInPolygonOnly="0" repeatDistance="0" offsetType="0" quadOffset="4" '
+        'overrunDistance="0" overrunDistanceUnit="MM" lineAnchorPercent="0.5" '
+        'lineAnchorType="0" lineAnchorClipping="0"/>'
+        '<rendering drawLabels="1" obstacle="1" obstacleType="1" obstacleFactor="1" '
+        'scaleVisibility="0" fontLimitPixelSize="0" displayAll="0" upsidedownLabels="0" '
+        'limitNumLabels="0" mergeLines="0" labelPerPart="0" minFeatureSize="0" '
+        'zIndex="0" unplacedVisibility="0"/>'
+        '</settings></labeling>')
 
 
 # --- SLD (GeoServer) ----------------------------------------------------------------------
@@ -491,7 +528,7 @@ def plan_layer_styles(plan: Plan) -> pd.DataFrame:
         theme = catalog.at[name, "theme"] or "other"
         title = f"{catalog.at[name, 'title_en']} / {catalog.at[name, 'title']}"
         rows.append({"layer": name, "title": title, "geometry_type": geometry_type,
-                     "qml": layer_qml(gdf, geometry_type, language, theme),
+                     "qml": layer_qml(gdf, geometry_type, language),
                      "sld": layer_sld(gdf, name, geometry_type, language, theme, title)})
     return pd.DataFrame(rows, columns=["layer", "title", "geometry_type", "qml", "sld"])
 
@@ -510,8 +547,12 @@ def write_layer_styles(gpkg_path: str | Path, plan: Plan) -> None:
     >>> write_layer_styles("out/cn-yongji-2035.gpkg", plan)          # doctest: +SKIP
     """
     styles = plan_layer_styles(plan)
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    now = now[:-4] + "Z"  # milliseconds, as QGIS writes them
+    start = _dt.datetime.now(_dt.timezone.utc)
+    # milliseconds, as QGIS writes them; one millisecond apart, because QGIS's "Load Style
+    # from database" keys its list on the time and repeats rows that share one
+    stamps = [(start + _dt.timedelta(milliseconds=i)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+              for i in range(len(styles))]
+    now = stamps[0]
     try:
         with contextlib.closing(sqlite3.connect(gpkg_path)) as con, con:
             geometry_columns = dict(con.execute(
@@ -532,8 +573,8 @@ def write_layer_styles(gpkg_path: str | Path, plan: Plan) -> None:
                 "f_geometry_column, styleName, styleQML, styleSLD, useAsDefault, description, "
                 "owner, ui, update_time) VALUES ('', '', ?, ?, ?, ?, ?, 1, ?, '', NULL, ?)",
                 [(row.layer, geometry_columns.get(row.layer, "geom"), row.layer, row.qml,
-                  row.sld, f"zoning style: {row.title}", now)
-                 for row in styles.itertuples()])
+                  row.sld, f"zoning style: {row.title}", stamp)
+                 for row, stamp in zip(styles.itertuples(), stamps)])
     except sqlite3.Error as exc:
         raise ExportError(f"writing layer_styles into {gpkg_path} failed: {exc}") from exc
 
