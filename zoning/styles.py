@@ -12,6 +12,8 @@ files for GeoServer.
   their names in matplotlib, QGIS and SLD;
 * ``styles/badges.csv``, ``styles/base_maps.csv``, ``styles/ui_strings.csv`` — geometry-basis
   badges, base maps and the words of the map interface in every plan language;
+* ``styles/base_labels.csv`` — which place, river and province names the offline base map
+  shows from which zoom;
 * ``styles/draw_order.csv``, ``styles/layer_defaults.csv`` — the cartographic defaults of a
   map: points over lines over control lines over zones, and which layers of each plan are on
   when the map opens (the key layers), one click away, or context outside the plan's area.
@@ -118,6 +120,21 @@ def _layer_defaults_table() -> pd.DataFrame:
         raise ExportError(f"styles/layer_defaults.csv: default must be on, off or context, "
                           f"not {', '.join(map(repr, bad))}")
     return table
+
+
+@cache
+def base_labels() -> pd.DataFrame:
+    """Labels of the offline base map by zoom (``styles/base_labels.csv``): per kind
+    (``province``, ``river``, ``place``) and, for places, per population class, the zooms
+    between which a label shows, its size and colour; places are ordered from the largest
+    class."""
+    table = pd.read_csv(STYLES_DIR / "base_labels.csv", keep_default_na=False, dtype=str)
+    table["min_population"] = pd.to_numeric(table["min_population"].replace("", "0"))
+    table["max_zoom"] = pd.to_numeric(table["max_zoom"].replace("", "18"))
+    for column in ("min_zoom", "font_px"):
+        table[column] = pd.to_numeric(table[column])
+    return table.sort_values(["kind", "min_population"], ascending=[True, False],
+                             ignore_index=True)
 
 
 def draw_group(geometry_type: str, theme: str) -> str:

@@ -160,6 +160,7 @@
     ['both', 'en', 'local'].forEach(function (m) { c.remove('zoning-lang-' + m); });
     c.add('zoning-lang-' + mode);
     this.language = mode;
+    if (this.refreshBaseLabels) { this.refreshBaseLabels(); }
     if (this.langButtons) {
       this.langButtons.forEach(function (b) {
         b.classList.toggle('zoning-active', b.getAttribute('data-lang') === mode);
@@ -311,10 +312,66 @@
             fillColor: '#ffffff', fillOpacity: 1, className: 'zoning-context'
           }).addTo(layer);
         });
+        var riverArc = arcReader(context.river_arcs || [], self.data.scale);
+        (context.rivers || []).forEach(function (g) {
+          L.polyline(decodeGeometry(g, self.data.scale, riverArc), {
+            pane: 'zoning-context', interactive: false, color: '#7fb0dc', weight: 1.1,
+            opacity: 0.9, className: 'zoning-context zoning-river'
+          }).addTo(layer);
+        });
+        self.addBaseLabels(layer, context);
       }
       return { spec: b, layer: layer };
     });
     this.setBase(this.data.bases.filter(function (b) { return b['default']; })[0].id);
+  };
+
+  /* Names on the offline base map: provinces, named rivers and places, each from the zoom
+   * styles/base_labels.csv gives its class; only those in view, largest first, and none
+   * over another (a label that would overlap one already placed waits for a closer zoom). */
+  ZoningMap.prototype.addBaseLabels = function (base, context) {
+    var self = this, map = this.map;
+    var labels = context.labels || [], classes = context.label_classes || [];
+    if (!labels.length) { return; }
+    var pane = map.createPane('zoning-base-labels');
+    pane.style.zIndex = 640;
+    pane.style.pointerEvents = 'none';
+    var group = L.layerGroup().addTo(base);
+    var scale = this.data.scale, primary = this.primary;
+    function refresh() {
+      group.clearLayers();
+      if (!map.hasLayer(base)) { return; }
+      var zoom = map.getZoom(), view = map.getBounds().pad(0.05), placed = [];
+      for (var i = 0; i < labels.length && placed.length < 350; i++) {
+        var l = labels[i], c = classes[l[2]];
+        if (zoom < c.z || zoom > c.max_z) { continue; }
+        var ll = L.latLng(l[1] / scale, l[0] / scale);
+        if (!view.contains(ll)) { continue; }
+        var pt = map.latLngToContainerPoint(ll);
+        var lines = self.language === 'both' && l[4] ? 2 : 1;
+        var text = self.language === 'en' || !l[4] ? l[3] :
+          (self.language === 'local' ? l[4] : (l[4].length > l[3].length ? l[4] : l[3]));
+        var w = text.length * c.size * 0.62 + 10, h = lines * c.size * 1.25;
+        var box = [pt.x - w / 2, pt.y - h, pt.x + w / 2, pt.y + 4];
+        var clash = placed.some(function (b) {
+          return box[0] < b[2] && b[0] < box[2] && box[1] < b[3] && b[1] < box[3];
+        });
+        if (clash) { continue; }
+        placed.push(box);
+        var html = '<div class="zoning-base-label zoning-base-' + esc(c.kind) +
+          '" style="font-size:' + c.size + 'px;color:' + esc(c.colour) + '">' +
+          (l[4] ? '<span class="zl-local" lang="' + esc(primary) + '" dir="' + self.dir(primary) +
+            '">' + esc(l[4]) + '</span>' : '') +
+          '<span class="' + (l[4] ? 'zl-en' : 'zl-any') + '">' + esc(l[3]) + '</span></div>';
+        L.marker(ll, {
+          pane: 'zoning-base-labels', interactive: false, keyboard: false,
+          icon: L.divIcon({ html: html, className: 'zoning-base-label-icon', iconSize: null })
+        }).addTo(group);
+      }
+    }
+    map.on('zoomend moveend', refresh);
+    base.on('add', refresh);
+    this.refreshBaseLabels = refresh;
   };
 
   ZoningMap.prototype.setBase = function (id) {
