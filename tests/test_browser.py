@@ -8,6 +8,7 @@ visible, the language switch and search work, and the screenshot shows a map.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import unicodedata
@@ -544,5 +545,41 @@ def test_legend_never_covers_the_scale_bar(browser, map_cases, viewport):
         scale = page.page.locator(".leaflet-control-scale").bounding_box()
         assert scale["height"] > 0
         assert legend["y"] + legend["height"] <= scale["y"], (legend, scale)
+    finally:
+        page.close()
+
+
+def test_offline_base_map_names_more_places_closer_in_and_never_overlaps(browser, map_cases):
+    members, path = _case(map_cases, "cn-shanxi-2035")
+    page = Page(browser, path)
+    try:
+        def shown():
+            return page.page.eval_on_selector_all(
+                ".zoning-base-label", """els => els.map(e => { const r = e.getBoundingClientRect();
+                    return [e.innerText.replace(/\\s+/g, ' '), Number(e.dataset.z),
+                            r.left, r.top, r.right, r.bottom]; })""")
+
+        def zoom():
+            return page.page.evaluate("window.zoningMaps[0].map.getZoom()")
+
+        opening = zoom()
+        whole = shown()
+        assert any("Taiyuan" in text for text, *_ in whole)          # the capital
+        assert page.count(".zoning-river") > 0
+        # southern Shanxi two zooms closer: towns that wait for that zoom are named
+        page.page.evaluate("window.zoningMaps[0].map.setView([35.6, 111.6], "
+                           f"{math.floor(opening) + 2}, {{animate: false}})")
+        close = shown()
+        assert any(z > opening for _, z, *_ in close), close
+        for labels, level in ((whole, opening), (close, zoom())):
+            assert all(z <= level for _, z, *_ in labels)            # nothing before its zoom
+            for i, (_, _, *a) in enumerate(labels):
+                for _, _, *b in labels[i + 1:]:
+                    overlap = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
+                    assert not (overlap[0] > 1 and overlap[1] > 1), (a, b)
+        # the base map switch takes the names away with the outlines
+        page.page.locator('input[name="zoning-base"][value="blank"]').check()
+        assert page.count(".zoning-base-label") == 0
+        assert page.errors == [] and page.external == []
     finally:
         page.close()

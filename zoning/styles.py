@@ -126,15 +126,14 @@ def _layer_defaults_table() -> pd.DataFrame:
 def base_labels() -> pd.DataFrame:
     """Labels of the offline base map by zoom (``styles/base_labels.csv``): per kind
     (``province``, ``river``, ``place``) and, for places, per population class, the zooms
-    between which a label shows, its size and colour; places are ordered from the largest
-    class."""
+    between which a label shows, its size and colour. Rows are in priority order: the map
+    places names of earlier rows first."""
     table = pd.read_csv(STYLES_DIR / "base_labels.csv", keep_default_na=False, dtype=str)
     table["min_population"] = pd.to_numeric(table["min_population"].replace("", "0"))
     table["max_zoom"] = pd.to_numeric(table["max_zoom"].replace("", "18"))
     for column in ("min_zoom", "font_px"):
         table[column] = pd.to_numeric(table[column])
-    return table.sort_values(["kind", "min_population"], ascending=[True, False],
-                             ignore_index=True)
+    return table
 
 
 def draw_group(geometry_type: str, theme: str) -> str:

@@ -507,7 +507,7 @@ def _context(bounds: np.ndarray, scale: float, languages: dict[str, str] | None 
         return [int(round(x * scale)), int(round(y * scale))]
 
     def style(kind: str, population: float = 0) -> int:
-        rows = labels[labels.kind == kind]
+        rows = labels[labels.kind == kind].sort_values("min_population", ascending=False)
         return int(rows.index[rows.min_population <= population][0])
 
     names = []
@@ -543,6 +543,8 @@ def _context(bounds: np.ndarray, scale: float, languages: dict[str, str] | None 
         local = _local_name(str(row.alternatenames), language)
         names.append([*grid(row.longitude, row.latitude), style("place", row.population),
                       row.name, "" if local == row.name else local])
+    # placed in priority order (the order of styles/base_labels.csv), larger places first
+    names.sort(key=lambda label: label[2])
     return {"arcs": topology.encoded_arcs(), "shapes": [topology.shapes[i] for i in shapes],
             "river_arcs": river_topology.encoded_arcs(),
             "rivers": [river_topology.shapes[i] for i in river_shapes],

@@ -358,8 +358,8 @@
         });
         if (clash) { continue; }
         placed.push(box);
-        var html = '<div class="zoning-base-label zoning-base-' + esc(c.kind) +
-          '" style="font-size:' + c.size + 'px;color:' + esc(c.colour) + '">' +
+        var html = '<div class="zoning-base-label zoning-base-' + esc(c.kind) + '" data-z="' +
+          c.z + '" style="font-size:' + c.size + 'px;color:' + esc(c.colour) + '">' +
           (l[4] ? '<span class="zl-local" lang="' + esc(primary) + '" dir="' + self.dir(primary) +
             '">' + esc(l[4]) + '</span>' : '') +
           '<span class="' + (l[4] ? 'zl-en' : 'zl-any') + '">' + esc(l[3]) + '</span></div>';
