@@ -216,7 +216,8 @@ def test_clicking_a_feature_opens_its_popup_with_the_citation(opened, map_cases,
             page.click_feature(row.feature_id)
             popup = page.page.locator(f'.leaflet-popup-content .zoning-popup'
                                       f'[data-fid="{row.feature_id}"]')
-            popup.wait_for(timeout=3000)
+            # generous: the list is computed on the click, on a machine that may be busy
+            popup.wait_for(timeout=10000)
             # the click lists what is there; the clicked feature's quote folds under its source
             citation = popup.locator(".zoning-citation").text_content()
             assert _norm(citation) == _norm(row.source_text)
