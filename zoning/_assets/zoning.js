@@ -360,8 +360,8 @@
         placed.push(box);
         var html = '<div class="zoning-base-label zoning-base-' + esc(c.kind) + '" data-z="' +
           esc(c.z) + '" style="font-size:' + esc(c.size) + 'px;color:' + esc(c.colour) + '">' +
-          (l[4] ? '<span class="zl-local" lang="' + esc(primary) + '" dir="' + self.dir(primary) +
-            '">' + esc(l[4]) + '</span>' : '') +
+          (l[4] ? '<span class="zl-local"' + self.langAttrs(primary) + '>' + esc(l[4]) +
+            '</span>' : '') +
           '<span class="' + (l[4] ? 'zl-en' : 'zl-any') + '">' + esc(l[3]) + '</span></div>';
         L.marker(ll, {
           pane: 'zoning-base-labels', interactive: false, keyboard: false,
