@@ -469,7 +469,8 @@ def _local_name(alternates: str, language: str) -> str:
     return names[0] if names else ""
 
 
-def _context(bounds: np.ndarray, scale: float, languages: dict[str, str] | None = None) -> dict:
+def _context(bounds: np.ndarray, scale: float, languages: dict[str, str] | None = None, *,
+             names: bool = False) -> dict:
     """The offline base map around the plans: provinces, rivers and names that orient.
 
     * province outlines (Natural Earth admin-1), simplified to about a thousandth of the
@@ -484,7 +485,8 @@ def _context(bounds: np.ndarray, scale: float, languages: dict[str, str] | None 
     ``label_classes`` (kind, first zoom, font size, colour).
 
     Everything is clipped to a frame around the plans. ``languages`` maps a country code to
-    the language of the plans there.
+    the language of the plans there. Without ``names`` only the province outlines are made
+    (what the diff map draws).
     """
     from .reference import admin1, named_river_spec, places, river_dirs, river_line, rivers
 
@@ -502,6 +504,8 @@ def _context(bounds: np.ndarray, scale: float, languages: dict[str, str] | None 
     topology = WebTopology(scale, span / 1000)
     shapes = [topology.add(g) for g in polygons if not g.is_empty]
     topology.build()
+    if not names:
+        return {"arcs": topology.encoded_arcs(), "shapes": [topology.shapes[i] for i in shapes]}
 
     def grid(x: float, y: float) -> list[int]:
         return [int(round(x * scale)), int(round(y * scale))]
@@ -727,7 +731,7 @@ def map_data(plans: list[Plan], *, zoom: int = DETAIL_ZOOM, simplify: bool = Tru
                styles.ui_strings().iterrows()},
         "bases": _bases(tiles),
         "context": _context(total, scale, {str(p.meta.get("country", "")): str(
-            p.meta.get("language", "")) for p in plans}),
+            p.meta.get("language", "")) for p in plans}, names=True),
         "attribution": attribution,
         "arcs": topology.encoded_arcs(),
         "plans": plan_payloads,
