@@ -156,11 +156,15 @@ def open_every_view(browser, path: Path) -> dict:
             for (const f of z.layers[key].features) {
                 const part = f.layer.getLayers ? f.layer.getLayers()[0] : f.layer;
                 const at = part.getLatLng ? part.getLatLng() : part.getBounds().getCenter();
-                f.layer.openPopup(at);
-                texts.push(f.layer.getPopup().getElement().textContent);
+                // the "what's here" list a click opens, then the feature's own record
+                z.whatsHere(at, f);
+                texts.push(document.querySelector('.leaflet-popup-content').textContent);
+                z.select({entry: z.layers[key], layer: f.layer, props: f.props,
+                          plan: z.layers[key].plan});
+                texts.push(document.querySelector('.leaflet-popup-content').textContent);
                 f.layer.openTooltip(at);
                 texts.push(f.layer.getTooltip().getElement().textContent);
-                f.layer.closeTooltip(); f.layer.closePopup();
+                f.layer.closeTooltip(); z.map.closePopup();
             }
         }
         for (const mode of ['local', 'en', 'both']) { z.setLanguage(mode); }

@@ -197,7 +197,7 @@ def _check_gpkg_styles(plan, path: Path) -> None:
         present = set(pyogrio.read_dataframe(path, layer=layer, columns=["zone_class"],
                                              read_geometry=False).zone_class)
         categories = renderer.findall("categories/category")
-        assert {c.get("value") for c in categories} == present | {""}
+        assert {c.get("value") for c in categories} == present
         symbols = {s.get("name"): s for s in renderer.findall("symbols/symbol")}
         expected_type = symbol_of[geometry_types[layer]]
         for category in categories:

@@ -301,3 +301,45 @@ def test_whole_shanxi_map_is_at_most_a_fifth_of_the_naive_map(plans):
     light = len(webmap.plan_map([shanxi]).get_root().render().encode("utf-8"))
     naive = len(naive_map_html([shanxi]).encode("utf-8"))
     assert light * 5 <= naive, (light, naive)
+
+
+def test_offline_base_map_names_places_by_population_and_carries_rivers(plans):
+    """Every GeoNames place of the frame at or above the smallest labelled class is on the
+    base map once, in the class its population gives (checked against the CSV directly), with
+    its name in the plan's script where GeoNames has one; WDB II rivers crossing the frame are
+    drawn and the named rivers there are labelled."""
+    import csv
+
+    from zoning import reference, styles
+
+    plan = plans.get("cn-shanxi-2035")
+    if plan is None:
+        pytest.skip("cn-shanxi-2035 not encoded")
+    data = webmap.map_data([plan])
+    context, scale = data["context"], data["scale"]
+    classes = context["label_classes"]
+    rows = list(csv.DictReader(open(styles.STYLES_DIR / "base_labels.csv", encoding="utf-8")))
+    thresholds = sorted(((float(r["min_population"]), int(r["min_zoom"])) for r in rows
+                         if r["kind"] == "place"), reverse=True)
+    west, south, east, north = webmap._drawn_bounds(plan)
+    pad = 0.5 * max(east - west, north - south, 1.0)
+    places = reference.places()
+    inside = places[(places.longitude.between(west - pad, east + pad))
+                    & (places.latitude.between(south - pad, north + pad))
+                    & (places.population >= thresholds[-1][0])]
+    labelled = [label for label in context["labels"] if classes[label[2]]["kind"] == "place"]
+    assert len(labelled) == len(inside)
+    by_name = {}
+    for x, y, k, english, local in labelled:
+        by_name.setdefault(english, []).append((x / scale, y / scale, classes[k]["z"], local))
+    for row in inside.itertuples():
+        expected_zoom = next(z for minimum, z in thresholds if row.population >= minimum)
+        assert any(abs(x - row.longitude) < 2 / scale and abs(y - row.latitude) < 2 / scale
+                   and z == expected_zoom for x, y, z, _ in by_name[row.name]), row.name
+    taiyuan = by_name["Taiyuan"][0]
+    assert taiyuan[2] == thresholds[0][1] and taiyuan[3] == "太原"
+    assert any(classes[label[2]]["kind"] == "river" and label[3] == "Fen River"
+               for label in context["labels"])
+    frame = shapely.box(west - pad, south - pad, east + pad, north + pad)
+    crossing = shapely.intersects(np.asarray(reference.rivers().geometry.array), frame).sum()
+    assert len(context["rivers"]) >= crossing > 0

@@ -266,6 +266,14 @@ def replace_folder(new: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+#: GeoPackage version written. Nothing here needs 1.4 (its changes concern tiled gridded
+#: coverage and the optional timestamps of ``gpkg_contents``), and 1.3 files open without the
+#: "user_version 10400 may only be partially supported" warning of GDAL < 3.7 (Debian 12).
+GPKG_VERSION = "1.3"
+#: Measures computed per feature; written as REAL columns even where a layer has none.
+MEASURE_COLUMNS = ("area_km2", "length_km", "accuracy_m")
+
+
 def _plan_table(plan: Plan) -> pd.DataFrame:
     return pd.DataFrame([{k: v for k, v in plan.meta.items() if k != "extent_wkt"}])
 
@@ -273,20 +281,27 @@ def _plan_table(plan: Plan) -> pd.DataFrame:
 def write_gpkg(plan: Plan, path: str | Path) -> Path:
     """Write every layer and every non-spatial table of ``plan`` to one GeoPackage, atomically.
 
-    Layers get a spatial index, a description, and column aliases in the GeoPackage schema
-    extension (``gpkg_data_columns``) so QGIS shows human column names.
+    Layers get a spatial index, a human title (``gpkg_contents.identifier``), a description,
+    and column aliases in the GeoPackage schema extension (``gpkg_data_columns``) so QGIS
+    shows human column names; each layer's QGIS style is stored in ``layer_styles`` and a QGIS
+    project of the whole plan in ``qgis_projects`` (:mod:`zoning.qgis_project`).
     """
+    from .qgis_project import layer_title, write_qgis_project
+    from .styles import write_layer_styles
+
     path = Path(path)
     with atomic_path(path) as tmp:
         catalog = plan.tables["layer_catalog"].set_index("layer")
         for name, gdf in plan.layers.items():
+            # a measure column that is empty in a layer is still a number (REAL), not TEXT
+            gdf = gdf.astype({c: "float64" for c in MEASURE_COLUMNS if c in gdf.columns})
             geometry_type = {"polygon": "MultiPolygon", "line": "MultiLineString",
                              "point": "MultiPoint"}[catalog.at[name, "geometry_type"]]
             pyogrio.write_dataframe(
                 gdf, tmp, layer=name, driver="GPKG", geometry_type=geometry_type,
-                promote_to_multi=True,
+                promote_to_multi=True, dataset_options={"VERSION": GPKG_VERSION},
                 layer_options={"SPATIAL_INDEX": "YES",
-                               "IDENTIFIER": f"{catalog.at[name, 'title_en']} ({plan.plan_id})",
+                               "IDENTIFIER": layer_title(plan, name),
                                "DESCRIPTION": f"{catalog.at[name, 'title']} — "
                                               f"{catalog.at[name, 'title_en']}; family "
                                               f"{catalog.at[name, 'family']}"})
@@ -296,7 +311,8 @@ def write_gpkg(plan: Plan, path: str | Path) -> Path:
                                     driver="GPKG")
         _write_schema_extension(tmp, list(plan.layers))
         _write_metadata(tmp, plan)
-        from .styles import write_layer_styles; write_layer_styles(tmp, plan)  # noqa: E702
+        write_layer_styles(tmp, plan)
+        write_qgis_project(tmp, plan, gpkg_name=path.name)
     return path
 
 

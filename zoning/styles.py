@@ -11,7 +11,12 @@ files for GeoServer.
 * ``styles/hatches.csv``, ``styles/markers.csv`` — the hatch and point-symbol vocabularies and
   their names in matplotlib, QGIS and SLD;
 * ``styles/badges.csv``, ``styles/base_maps.csv``, ``styles/ui_strings.csv`` — geometry-basis
-  badges, base maps and the words of the map interface in every plan language.
+  badges, base maps and the words of the map interface in every plan language;
+* ``styles/base_labels.csv`` — which place, river and province names the offline base map
+  shows from which zoom;
+* ``styles/draw_order.csv``, ``styles/layer_defaults.csv`` — the cartographic defaults of a
+  map: points over lines over control lines over zones, and which layers of each plan are on
+  when the map opens (the key layers), one click away, or context outside the plan's area.
 """
 
 from __future__ import annotations
@@ -97,6 +102,88 @@ def base_maps() -> pd.DataFrame:
 def ui_strings() -> pd.DataFrame:
     """Words of the map interface in English and each plan language (``styles/ui_strings.csv``)."""
     return _read("ui_strings.csv", "key")
+
+
+@cache
+def draw_order() -> pd.DataFrame:
+    """Draw groups, bottom to top (``styles/draw_order.csv``), indexed by group."""
+    table = _read("draw_order.csv", "group")
+    table["order"] = pd.to_numeric(table["order"])
+    return table.sort_values("order")
+
+
+@cache
+def _layer_defaults_table() -> pd.DataFrame:
+    table = pd.read_csv(STYLES_DIR / "layer_defaults.csv", keep_default_na=False, dtype=str)
+    bad = sorted(set(table["default"]) - {"on", "off", "context"})
+    if bad:
+        raise ExportError(f"styles/layer_defaults.csv: default must be on, off or context, "
+                          f"not {', '.join(map(repr, bad))}")
+    return table
+
+
+@cache
+def base_labels() -> pd.DataFrame:
+    """Labels of the offline base map by zoom (``styles/base_labels.csv``): per kind
+    (``province``, ``river``, ``place``) and, for places, per population class, the zooms
+    between which a label shows, its size and colour. Rows are in priority order: the map
+    places names of earlier rows first."""
+    table = pd.read_csv(STYLES_DIR / "base_labels.csv", keep_default_na=False, dtype=str)
+    table["min_population"] = pd.to_numeric(table["min_population"].replace("", "0"))
+    table["max_zoom"] = pd.to_numeric(table["max_zoom"].replace("", "18"))
+    for column in ("min_zoom", "font_px"):
+        table[column] = pd.to_numeric(table[column])
+    return table
+
+
+def draw_group(geometry_type: str, theme: str) -> str:
+    """Draw group of a layer: ``point``, ``line``, ``control_line`` or ``zone``.
+
+    Examples
+    --------
+    >>> draw_group("polygon", "control_line"), draw_group("line", "control_line")
+    ('control_line', 'line')
+    """
+    if geometry_type in ("point", "line"):
+        return geometry_type
+    return "control_line" if theme == "control_line" else "zone"
+
+
+def layer_defaults(plan: Plan) -> pd.DataFrame:
+    """Cartographic defaults of each layer of a plan, bottom to top in draw order.
+
+    Columns: ``layer``, ``theme``, ``geometry_type``, ``group`` (:func:`draw_group`),
+    ``group_order`` (from ``styles/draw_order.csv``), ``z`` (the highest z-order of the layer's
+    classes), ``visible`` (on when the map opens), ``context`` (drawn outside the plan's area:
+    off, and left out of the initial view). A plan listed in ``styles/layer_defaults.csv``
+    shows only the layers marked ``on``; a plan not listed there shows every layer.
+
+    Examples
+    --------
+    >>> import zoning
+    >>> table = layer_defaults(zoning.load("cn-shanxi-2035"))            # doctest: +SKIP
+    >>> table.set_index("layer").loc["control_lines", "visible"]         # doctest: +SKIP
+    True
+    """
+    catalog = plan.tables["layer_catalog"].set_index("layer")
+    listed = _layer_defaults_table()
+    listed = listed[listed.plan_id == plan.plan_id].set_index("layer")["default"]
+    orders = draw_order()["order"]
+    rows = []
+    for name, gdf in plan.layers.items():
+        theme = catalog.at[name, "theme"] or "other"
+        geometry_type = catalog.at[name, "geometry_type"]
+        group = draw_group(geometry_type, theme)
+        classes = set(gdf["zone_class"]) or {""}
+        z = max(class_style(c)["z_order"] for c in classes) if len(gdf) else \
+            layer_style(theme)["z_order"]
+        default = listed.get(name, "off" if len(listed) else "on")
+        rows.append({"layer": name, "theme": theme, "geometry_type": geometry_type,
+                     "group": group, "group_order": int(orders[group]), "z": int(z),
+                     "visible": default == "on", "context": default == "context"})
+    table = pd.DataFrame(rows, columns=["layer", "theme", "geometry_type", "group",
+                                        "group_order", "z", "visible", "context"])
+    return table.sort_values(["group_order", "z", "layer"], kind="stable").reset_index(drop=True)
 
 
 def hatch_angles(hatch: str) -> list[float]:
@@ -268,13 +355,13 @@ def _qgis_symbol(style: dict, symbol_type: str, name: str) -> str:
             f'force_rhr="0">{"".join(layers)}</symbol>')
 
 
-def layer_qml(gdf: gpd.GeoDataFrame, geometry_type: str, language: str | None = None,
-              theme: str = "other") -> str:
-    """QGIS style (QML) for one plan layer: a categorised renderer on ``zone_class``.
+def layer_qml(gdf: gpd.GeoDataFrame, geometry_type: str, language: str | None = None) -> str:
+    """QGIS style (QML) for one plan layer: a categorised renderer on ``zone_class``, labels.
 
-    One category per zone class in the layer, labelled in English and the plan language,
-    and an "all other values" category in the theme's style; symbol levels follow the
-    classes' z-order.
+    One category per zone class in the layer, labelled in English and the plan language
+    (no catch-all category: the layer's classes are all listed, so a legend never shows an
+    empty "other" entry); symbol levels follow the classes' z-order. Features are labelled
+    with their name in the plan's own script (:func:`layer_labeling`).
 
     Parameters
     ----------
@@ -282,9 +369,7 @@ def layer_qml(gdf: gpd.GeoDataFrame, geometry_type: str, language: str | None = 
         The layer (only its ``zone_class`` column is read).
     geometry_type : {"polygon", "line", "point"}
     language : str, optional
-        Plan language for the second label (zh, fa, vi).
-    theme : str
-        The layer's theme, styling values without a category.
+        Plan language for the second label (zh, fa, vi) and the labels' font.
 
     Examples
     --------
@@ -301,23 +386,62 @@ def layer_qml(gdf: gpd.GeoDataFrame, geometry_type: str, language: str | None = 
                           f'label={quoteattr(legend_label(code, language))} render="true" '
                           f'type="string"/>')
         symbols.append(_qgis_symbol(class_style(code), symbol_type, str(i)))
-    fallback = {**layer_style(theme), "hatch": ""}
-    fallback["hatch_color"] = ""
-    k = len(codes)
-    categories.append(f'<category value="" symbol="{k}" label="other" render="true" '
-                      f'type="string"/>')
-    symbols.append(_qgis_symbol(fallback, symbol_type, str(k)))
     return ("<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
-            '<qgis version="3.34.0-Prizren" styleCategories="Symbology">'
+            '<qgis version="3.34.0-Prizren" styleCategories="Symbology|Labeling" '
+            'labelsEnabled="1">'
             '<renderer-v2 type="categorizedSymbol" attr="zone_class" symbollevels="1" '
             'enableorderby="0" forceraster="0" referencescale="-1">'
             f'<categories>{"".join(categories)}</categories>'
             f'<symbols>{"".join(symbols)}</symbols>'
             '<rotation/><sizescale/></renderer-v2>'
+            f'{layer_labeling(geometry_type, language)}'
             '<blendMode>0</blendMode><featureBlendMode>0</featureBlendMode>'
             '<layerOpacity>1</layerOpacity>'
             '<previewExpression>"name" || \' — \' || "name_en"</previewExpression>'
             f'<layerGeometryType>{geometry_code}</layerGeometryType></qgis>\n')
+
+
+#: Font of map labels per plan language (Debian's fonts-noto-core / fonts-noto-cjk; QGIS
+#: falls back to a font with the glyphs where it is missing).
+LABEL_FONTS = {"zh": "Noto Sans CJK SC", "fa": "Noto Naskh Arabic", "vi": "Noto Sans"}
+#: QGIS label placement per geometry type: ordered positions around a point, along a line,
+#: horizontal over a polygon's inside.
+_QGIS_PLACEMENT = {"point": 6, "line": 2, "polygon": 1}
+
+
+def layer_labeling(geometry_type: str, language: str | None = None) -> str:
+    """QGIS ``<labeling>`` element: each feature's ``name`` in the plan's own script.
+
+    Examples
+    --------
+    >>> 'fieldName="name"' in layer_labeling("point", "fa")
+    True
+    """
+    font = LABEL_FONTS.get(language or "", "Noto Sans")
+    size = 8 if geometry_type == "point" else 7.5
+    return (
+        '<labeling type="simple"><settings calloutType="simple">'
+        f'<text-style fieldName="name" isExpression="0" fontFamily={quoteattr(font)} '
+        f'fontSize="{size}" fontSizeUnit="Point" textColor="40,40,40,255" textOpacity="1" '
+        'namedStyle="Regular" fontWeight="50" fontItalic="0" multilineHeight="1" '
+        'blendMode="0" allowHtml="0" capitalization="0" previewBkgrdColor="255,255,255,255">'
+        '<text-buffer bufferDraw="1" bufferSize="0.8" bufferSizeUnits="MM" '
+        'bufferColor="255,255,255,255" bufferOpacity="0.9" bufferNoFill="1" '
+        'bufferJoinStyle="128" bufferBlendMode="0"/></text-style>'
+        '<text-format wrapChar="" autoWrapLength="24" useMaxLineLengthForAutoWrap="1" '
+        'multilineAlign="3" plussign="0" addDirectionSymbol="0" formatNumbers="0" '
+        'decimals="3" reverseDirectionSymbol="0" placeDirectionSymbol="0" '
+        'leftDirectionSymbol="&lt;" rightDirectionSymbol="&gt;"/>'
+        f'<placement placement="{_QGIS_PLACEMENT[geometry_type]}" dist="1" distUnits="MM" '
+        'placementFlags="10" priority="5" centroidWhole="0" centroidInside="1" '
+        'fitInPolygonOnly="0" repeatDistance="0" offsetType="0" quadOffset="4" '
+        'overrunDistance="0" overrunDistanceUnit="MM" lineAnchorPercent="0.5" '
+        'lineAnchorType="0" lineAnchorClipping="0"/>'
+        '<rendering drawLabels="1" obstacle="1" obstacleType="1" obstacleFactor="1" '
+        'scaleVisibility="0" fontLimitPixelSize="0" displayAll="0" upsidedownLabels="0" '
+        'limitNumLabels="0" mergeLines="0" labelPerPart="0" minFeatureSize="0" '
+        'zIndex="0" unplacedVisibility="0"/>'
+        '</settings></labeling>')
 
 
 # --- SLD (GeoServer) ----------------------------------------------------------------------
@@ -420,7 +544,7 @@ def plan_layer_styles(plan: Plan) -> pd.DataFrame:
         theme = catalog.at[name, "theme"] or "other"
         title = f"{catalog.at[name, 'title_en']} / {catalog.at[name, 'title']}"
         rows.append({"layer": name, "title": title, "geometry_type": geometry_type,
-                     "qml": layer_qml(gdf, geometry_type, language, theme),
+                     "qml": layer_qml(gdf, geometry_type, language),
                      "sld": layer_sld(gdf, name, geometry_type, language, theme, title)})
     return pd.DataFrame(rows, columns=["layer", "title", "geometry_type", "qml", "sld"])
 
@@ -439,8 +563,12 @@ def write_layer_styles(gpkg_path: str | Path, plan: Plan) -> None:
     >>> write_layer_styles("out/cn-yongji-2035.gpkg", plan)          # doctest: +SKIP
     """
     styles = plan_layer_styles(plan)
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    now = now[:-4] + "Z"  # milliseconds, as QGIS writes them
+    start = _dt.datetime.now(_dt.timezone.utc)
+    # milliseconds, as QGIS writes them; one millisecond apart, because QGIS's "Load Style
+    # from database" keys its list on the time and repeats rows that share one
+    stamps = [(start + _dt.timedelta(milliseconds=i)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+              for i in range(len(styles))]
+    now = stamps[0]
     try:
         with contextlib.closing(sqlite3.connect(gpkg_path)) as con, con:
             geometry_columns = dict(con.execute(
@@ -461,8 +589,8 @@ def write_layer_styles(gpkg_path: str | Path, plan: Plan) -> None:
                 "f_geometry_column, styleName, styleQML, styleSLD, useAsDefault, description, "
                 "owner, ui, update_time) VALUES ('', '', ?, ?, ?, ?, ?, 1, ?, '', NULL, ?)",
                 [(row.layer, geometry_columns.get(row.layer, "geom"), row.layer, row.qml,
-                  row.sld, f"zoning style: {row.title}", now)
-                 for row in styles.itertuples()])
+                  row.sld, f"zoning style: {row.title}", stamp)
+                 for row, stamp in zip(styles.itertuples(), stamps)])
     except sqlite3.Error as exc:
         raise ExportError(f"writing layer_styles into {gpkg_path} failed: {exc}") from exc
 

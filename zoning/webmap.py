@@ -451,26 +451,111 @@ def _bases(tiles: str | None) -> list[dict]:
     return out
 
 
-def _context(bounds: np.ndarray, scale: float) -> dict:
-    """Provinces around the plans (Natural Earth admin-1) as an offline base layer.
+#: Characters of each plan language's script, to pick a place's name in it from GeoNames'
+#: alternate names (Vietnamese place names are already written in their own script).
+_SCRIPTS = {"zh": re.compile(r"[\u4e00-\u9fff]"), "fa": re.compile(r"[\u0600-\u06ff]")}
 
-    A backdrop only: clipped to a frame around the plans and simplified to about a
-    thousandth of the frame, with shared borders stored once.
+
+def _local_name(alternates: str, language: str) -> str:
+    script = _SCRIPTS.get(language)
+    if script is None or not alternates:
+        return ""
+    names = [n for n in alternates.split("|") if script.search(n)]
+    if language == "fa":
+        # Persian spelling (ی, ک) over Arabic (ي, ك) where GeoNames has both
+        names.sort(key=lambda n: ("\u064a" in n or "\u0643" in n, len(n)))
+    else:
+        names.sort(key=len)
+    return names[0] if names else ""
+
+
+def _context(bounds: np.ndarray, scale: float, languages: dict[str, str] | None = None, *,
+             names: bool = False) -> dict:
+    """The offline base map around the plans: provinces, rivers and names that orient.
+
+    * province outlines (Natural Earth admin-1), simplified to about a thousandth of the
+      frame, shared borders stored once, and their names;
+    * rivers (CIA World Data Bank II), simplified to about a two-thousandth of the frame, and
+      the names of the curated named rivers;
+    * places (GeoNames), each with the zoom from which its name shows, by population
+      (``styles/base_labels.csv``), in English and, where the map's plans are in that
+      country, in the plan's script.
+
+    Labels are ``[x, y, class, English, local]`` on the map's integer grid; ``class`` indexes
+    ``label_classes`` (kind, first zoom, font size, colour).
+
+    Everything is clipped to a frame around the plans. ``languages`` maps a country code to
+    the language of the plans there. Without ``names`` only the province outlines are made
+    (what the diff map draws).
     """
-    from .reference import admin1
+    from .reference import admin1, named_river_spec, places, river_dirs, river_line, rivers
 
+    languages = languages or {}
+    labels = styles.base_labels()
     west, south, east, north = bounds
     pad = 0.5 * max(east - west, north - south, 1.0)
     frame = shapely.box(west - pad, south - pad, east + pad, north + pad)
+    span = frame.bounds[2] - frame.bounds[0]
     units = admin1()
     clipped = shapely.intersection(np.asarray(units.geometry.array), frame)
-    clipped = clipped[~shapely.is_empty(clipped)]
+    present = ~shapely.is_empty(clipped)
     polygons = [shapely.MultiPolygon([p for p in shapely.get_parts(g)
-                                      if isinstance(p, shapely.Polygon)]) for g in clipped]
-    topology = WebTopology(scale, (frame.bounds[2] - frame.bounds[0]) / 1000)
+                                      if isinstance(p, shapely.Polygon)]) for g in clipped[present]]
+    topology = WebTopology(scale, span / 1000)
     shapes = [topology.add(g) for g in polygons if not g.is_empty]
     topology.build()
-    return {"arcs": topology.encoded_arcs(), "shapes": [topology.shapes[i] for i in shapes]}
+    if not names:
+        return {"arcs": topology.encoded_arcs(), "shapes": [topology.shapes[i] for i in shapes]}
+
+    def grid(x: float, y: float) -> list[int]:
+        return [int(round(x * scale)), int(round(y * scale))]
+
+    def style(kind: str, population: float = 0) -> int:
+        rows = labels[labels.kind == kind].sort_values("min_population", ascending=False)
+        return int(rows.index[rows.min_population <= population][0])
+
+    names = []
+    for row, shape in zip(units[present].itertuples(), clipped[present]):
+        point = shapely.point_on_surface(shape)
+        local = getattr(row, f"name_{languages.get(row.iso_a2, '')}", "") or ""
+        names.append([*grid(point.x, point.y), style("province"), row.name_en, local])
+    river_topology = WebTopology(scale, span / 2000)
+    river_shapes = []
+    for line in shapely.intersection(np.asarray(rivers().geometry.array), frame):
+        if not line.is_empty and _GEOMETRY_FAMILY.get(line.geom_type) == "line":
+            river_shapes.append(river_topology.add(line))
+    for folder in river_dirs():
+        for path in sorted(folder.glob("*.yaml")):
+            spec = named_river_spec(path.stem)
+            line, _ = river_line(path.stem)
+            inside = shapely.intersection(line, frame)
+            if inside.is_empty:
+                continue
+            point = shapely.line_interpolate_point(
+                max(shapely.get_parts(inside), key=lambda part: part.length), 0.5,
+                normalized=True)
+            names.append([*grid(point.x, point.y), style("river"),
+                          spec.get("name_en", path.stem), spec.get("name", "")])
+    river_topology.build()
+    table = places()
+    inside = table[(table.longitude >= frame.bounds[0]) & (table.longitude <= frame.bounds[2])
+                   & (table.latitude >= frame.bounds[1]) & (table.latitude <= frame.bounds[3])
+                   & (table.population >= labels.loc[labels.kind == "place",
+                                                     "min_population"].min())]
+    for row in inside.sort_values("population", ascending=False).itertuples():
+        language = languages.get(row.countrycode, "")
+        local = _local_name(str(row.alternatenames), language)
+        names.append([*grid(row.longitude, row.latitude), style("place", row.population),
+                      row.name, "" if local == row.name else local])
+    # placed in priority order (the order of styles/base_labels.csv), larger places first
+    names.sort(key=lambda label: label[2])
+    return {"arcs": topology.encoded_arcs(), "shapes": [topology.shapes[i] for i in shapes],
+            "river_arcs": river_topology.encoded_arcs(),
+            "rivers": [river_topology.shapes[i] for i in river_shapes],
+            "label_classes": [{"kind": r.kind, "z": int(r.min_zoom), "max_z": int(r.max_zoom),
+                               "size": float(r.font_px), "colour": r.colour}
+                              for r in labels.itertuples()],
+            "labels": names}
 
 
 def _rules_index(plan: Plan) -> tuple[dict, dict[str, list[str]], dict[str, list[str]]]:
@@ -501,6 +586,7 @@ def _plan_payload(plan: Plan, topology: WebTopology) -> dict:
     catalog = plan.tables["layer_catalog"].set_index("layer")
     language = str(plan.meta.get("language", "en"))
     rules, by_class, by_feature = _rules_index(plan)
+    defaults = styles.layer_defaults(plan).set_index("layer")
     layers, themes = [], {}
     for name, gdf in plan.layers.items():
         family = catalog.at[name, "family"]
@@ -542,10 +628,13 @@ def _plan_payload(plan: Plan, topology: WebTopology) -> dict:
                        key=lambda c: -styles.class_style(c)["z_order"])
         z = max([styles.class_style(c)["z_order"] for c in codes], default=0)
         key = f"{plan.plan_id}:{name}"
+        default = defaults.loc[name]
         layers.append({"key": key, "css": f"zoning-layer-{plan.plan_id}--{name}", "name": name,
                        "title": catalog.at[name, "title"], "title_en": catalog.at[name, "title_en"],
                        "theme": theme, "family": family, "geometry_type": geometry_type,
-                       "z": int(z), "classes": codes, "visible": True, "features": features})
+                       "z": int(z), "group": int(default["group_order"]), "classes": codes,
+                       "visible": bool(default["visible"]), "context": bool(default["context"]),
+                       "features": features})
         themes.setdefault(theme, []).append((int(z), key))
     theme_list = [{"theme": t, "layers": [k for _, k in sorted(v, reverse=True)]}
                   for t, v in sorted(themes.items(), key=lambda kv: -max(z for z, _ in kv[1]))]
@@ -558,6 +647,18 @@ def _plan_payload(plan: Plan, topology: WebTopology) -> dict:
 
 
 def _plan_bounds(plan: Plan) -> np.ndarray:
+    """The plan's own area (west, south, east, north): what the map opens on.
+
+    Lines and context layers that reach far outside the plan (power-export lines, links to
+    neighbouring provinces) would otherwise shrink the plan to a corner of the view.
+    """
+    if plan.meta.get("extent_wkt"):
+        return np.array(shapely.from_wkt(plan.meta["extent_wkt"]).bounds)
+    return _drawn_bounds(plan)
+
+
+def _drawn_bounds(plan: Plan) -> np.ndarray:
+    """Bounds of everything a plan draws, context layers included (frames the base map)."""
     frames = [g.geometry for g in plan.layers.values() if len(g)]
     if plan.meta.get("extent_wkt"):
         frames.append(gpd.GeoSeries([shapely.from_wkt(plan.meta["extent_wkt"])], crs=4326))
@@ -594,7 +695,7 @@ def map_data(plans: list[Plan], *, zoom: int = DETAIL_ZOOM, simplify: bool = Tru
     """
     if language not in ("both", "en", "local"):
         raise ValueError(f"language must be 'both', 'en' or 'local', not {language!r}")
-    bounds = np.array([_plan_bounds(p) for p in plans])
+    bounds = np.array([_drawn_bounds(p) for p in plans])
     total = np.array([bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(),
                       bounds[:, 3].max()])
     tolerance, decimals = web_tolerance(zoom, float(np.abs(total[[1, 3]]).max()))
@@ -629,7 +730,8 @@ def map_data(plans: list[Plan], *, zoom: int = DETAIL_ZOOM, simplify: bool = Tru
         "ui": {k: {lang: v for lang, v in r.items() if v} for k, r in
                styles.ui_strings().iterrows()},
         "bases": _bases(tiles),
-        "context": _context(total, scale),
+        "context": _context(total, scale, {str(p.meta.get("country", "")): str(
+            p.meta.get("language", "")) for p in plans}, names=True),
         "attribution": attribution,
         "arcs": topology.encoded_arcs(),
         "plans": plan_payloads,

@@ -1,6 +1,7 @@
 /* zoning web-map runtime: draws the plans of a zoning map on a Leaflet map.
- * Layer tree grouped by plan and theme, legend of the visible classes, popups with names,
- * class, regulation, rules, citation and geometry-basis badge, place search, language switch.
+ * Layer tree grouped by plan and theme, legend of the visible classes, "what's here" on click
+ * (every feature of every shown plan at the pointer: names, class, regulation, rules with
+ * citations and geometry-basis badge), place search, language switch.
  * Geometry arrives delta-encoded as integers (coordinate x scale); see zoning/webmap.py.
  * Part of the zoning project (MIT licence). Needs Leaflet 1.9 and nothing else. */
 (function () {
@@ -81,6 +82,8 @@
     };
     this.setLanguage(data.language || 'both');
     this.container.classList.add('zoning-map');
+    // quarter zoom steps when fitting, so a plan fills the view rather than a quarter of it
+    map.options.zoomSnap = 0.25;
     map.setMinZoom(1);
     map.setMaxZoom(18);
     this.addPatterns();
@@ -102,6 +105,8 @@
     this.fitAll({ animate: false });
     this.updateLegend();
     map.on('moveend', function () { self.updateLegend(); });
+    map.on('click', function (ev) { self.whatsHere(ev.latlng); });
+    map.on('resize', function () { self.fitLegend(); });
   }
 
   ZoningMap.prototype.ui = function (key, lang) {
@@ -155,6 +160,7 @@
     ['both', 'en', 'local'].forEach(function (m) { c.remove('zoning-lang-' + m); });
     c.add('zoning-lang-' + mode);
     this.language = mode;
+    if (this.refreshBaseLabels) { this.refreshBaseLabels(); }
     if (this.langButtons) {
       this.langButtons.forEach(function (b) {
         b.classList.toggle('zoning-active', b.getAttribute('data-lang') === mode);
@@ -211,11 +217,14 @@
     return this.data.classes[code] || this.data.classes[''];
   };
 
-  ZoningMap.prototype.pane = function (z) {
-    var name = 'zoning-z' + z;
+  /* One pane per (draw group, z-order): points over lines over control lines over zones
+   * (styles/draw_order.csv), then by z-order within a group; all below Leaflet's tooltips. */
+  ZoningMap.prototype.pane = function (z, group) {
+    group = group || 0;
+    var name = 'zoning-g' + group + '-z' + z;
     if (!this.panes[name]) {
       var pane = this.map.createPane(name);
-      pane.style.zIndex = 400 + z;
+      pane.style.zIndex = 400 + group * 55 + Math.round(z / 2);
       // Only drawn shapes take the mouse, so a pane never hides the panes beneath it.
       pane.style.pointerEvents = 'none';
       this.panes[name] = pane;
@@ -223,10 +232,10 @@
     return name;
   };
 
-  ZoningMap.prototype.pathOptions = function (code, css, geometryType) {
+  ZoningMap.prototype.pathOptions = function (code, css, geometryType, group) {
     var s = this.classStyle(code);
     var opts = {
-      pane: this.pane(s.z), color: s.stroke, weight: s.weight, opacity: 1,
+      pane: this.pane(s.z, group), color: s.stroke, weight: s.weight, opacity: 1,
       dashArray: s.dash || null, lineCap: 'round', lineJoin: 'round',
       className: 'zoning-f ' + css, bubblingMouseEvents: false
     };
@@ -252,11 +261,11 @@
       '" stroke-width="1.6"/></svg>';
   };
 
-  ZoningMap.prototype.markerFor = function (latlng, code, css) {
+  ZoningMap.prototype.markerFor = function (latlng, code, css, group) {
     var s = this.classStyle(code);
     var size = s.marker_size + 4;
     return L.marker(latlng, {
-      pane: this.pane(s.z), keyboard: false, riseOnHover: true,
+      pane: this.pane(s.z, group), keyboard: false, riseOnHover: true,
       icon: L.divIcon({
         html: this.markerSvg(code, size), className: 'zoning-f zoning-marker ' + css,
         iconSize: [size, size], iconAnchor: [size / 2, size / 2]
@@ -303,10 +312,66 @@
             fillColor: '#ffffff', fillOpacity: 1, className: 'zoning-context'
           }).addTo(layer);
         });
+        var riverArc = arcReader(context.river_arcs || [], self.data.scale);
+        (context.rivers || []).forEach(function (g) {
+          L.polyline(decodeGeometry(g, self.data.scale, riverArc), {
+            pane: 'zoning-context', interactive: false, color: '#7fb0dc', weight: 1.1,
+            opacity: 0.9, className: 'zoning-context zoning-river'
+          }).addTo(layer);
+        });
+        self.addBaseLabels(layer, context);
       }
       return { spec: b, layer: layer };
     });
     this.setBase(this.data.bases.filter(function (b) { return b['default']; })[0].id);
+  };
+
+  /* Names on the offline base map: provinces, named rivers and places, each from the zoom
+   * styles/base_labels.csv gives its class; only those in view, largest first, and none
+   * over another (a label that would overlap one already placed waits for a closer zoom). */
+  ZoningMap.prototype.addBaseLabels = function (base, context) {
+    var self = this, map = this.map;
+    var labels = context.labels || [], classes = context.label_classes || [];
+    if (!labels.length) { return; }
+    var pane = map.createPane('zoning-base-labels');
+    pane.style.zIndex = 640;
+    pane.style.pointerEvents = 'none';
+    var group = L.layerGroup().addTo(base);
+    var scale = this.data.scale, primary = this.primary;
+    function refresh() {
+      group.clearLayers();
+      if (!map.hasLayer(base)) { return; }
+      var zoom = map.getZoom(), view = map.getBounds().pad(0.05), placed = [];
+      for (var i = 0; i < labels.length && placed.length < 350; i++) {
+        var l = labels[i], c = classes[l[2]];
+        if (zoom < c.z || zoom > c.max_z) { continue; }
+        var ll = L.latLng(l[1] / scale, l[0] / scale);
+        if (!view.contains(ll)) { continue; }
+        var pt = map.latLngToContainerPoint(ll);
+        var lines = self.language === 'both' && l[4] ? 2 : 1;
+        var text = self.language === 'en' || !l[4] ? l[3] :
+          (self.language === 'local' ? l[4] : (l[4].length > l[3].length ? l[4] : l[3]));
+        var w = text.length * c.size * 0.62 + 10, h = lines * c.size * 1.25;
+        var box = [pt.x - w / 2, pt.y - h, pt.x + w / 2, pt.y + 4];
+        var clash = placed.some(function (b) {
+          return box[0] < b[2] && b[0] < box[2] && box[1] < b[3] && b[1] < box[3];
+        });
+        if (clash) { continue; }
+        placed.push(box);
+        var html = '<div class="zoning-base-label zoning-base-' + esc(c.kind) + '" data-z="' +
+          esc(c.z) + '" style="font-size:' + esc(c.size) + 'px;color:' + esc(c.colour) + '">' +
+          (l[4] ? '<span class="zl-local"' + self.langAttrs(primary) + '>' + esc(l[4]) +
+            '</span>' : '') +
+          '<span class="' + (l[4] ? 'zl-en' : 'zl-any') + '">' + esc(l[3]) + '</span></div>';
+        L.marker(ll, {
+          pane: 'zoning-base-labels', interactive: false, keyboard: false,
+          icon: L.divIcon({ html: html, className: 'zoning-base-label-icon', iconSize: null })
+        }).addTo(group);
+      }
+    }
+    map.on('zoomend moveend', refresh);
+    base.on('add', refresh);
+    this.refreshBaseLabels = refresh;
   };
 
   ZoningMap.prototype.setBase = function (id) {
@@ -333,25 +398,38 @@
     plan.layers.forEach(function (spec) {
       var group = L.featureGroup();
       var entry = { group: group, spec: spec, plan: plan, features: [] };
-      spec.features.forEach(function (f) {
+      spec.features.forEach(function (f, k) {
         var p = f.p, layer;
         var latlngs = decodeGeometry(f.g, self.data.scale, self.arc);
         var parts;
         if (f.g.type === 'MultiPoint') {
-          parts = latlngs.map(function (ll) { return self.markerFor(ll, p.zone_class, spec.css); });
+          parts = latlngs.map(function (ll) {
+            return self.markerFor(ll, p.zone_class, spec.css, spec.group);
+          });
           layer = parts.length === 1 ? parts[0] : L.featureGroup(parts);
         } else if (f.g.type === 'MultiLineString') {
-          layer = L.polyline(latlngs, self.pathOptions(p.zone_class, spec.css, 'line'));
+          layer = L.polyline(latlngs, self.pathOptions(p.zone_class, spec.css, 'line', spec.group));
         } else {
-          layer = L.polygon(latlngs, self.pathOptions(p.zone_class, spec.css, 'polygon'));
+          layer = L.polygon(latlngs, self.pathOptions(p.zone_class, spec.css, 'polygon',
+                                                      spec.group));
         }
-        layer.bindPopup(function () { return self.popup(plan, spec, p); }, self.popupOptions);
+        // Hovering names the feature; a click asks "what's here?" at the pointer.
         layer.bindTooltip(self.tooltip(plan, p), { sticky: true, className: 'zoning-tooltip' });
+        layer.on('click', function (ev) {
+          var e = ev.originalEvent;
+          var at = e && (e.clientX || e.clientY) ? self.map.mouseEventToLatLng(e) : ev.latlng;
+          self.whatsHere(at, entry.features[k]);
+        });
         (parts || [layer]).forEach(function (part) {
           part.on('add', function () { part.getElement().setAttribute('data-fid', p.id); });
         });
         layer.addTo(group);
-        entry.features.push({ layer: layer, props: p });
+        var bounds = L.latLngBounds(f.g.type === 'MultiPoint' ? latlngs :
+          (f.g.type === 'MultiLineString' ? [].concat.apply([], latlngs) :
+            [].concat.apply([], latlngs.map(function (poly) { return poly[0]; }))));
+        entry.features.push({
+          layer: layer, props: p, type: f.g.type, latlngs: latlngs, bounds: bounds, key: spec.key
+        });
         self.index.push({
           key: normalise(p.name) + ' ' + normalise(p.name_en), entry: entry, layer: layer,
           props: p, plan: plan
@@ -372,10 +450,19 @@
     return this.uiHtml(key, lang);
   };
 
+  /* The full record of one feature (search results open it). */
   ZoningMap.prototype.popup = function (plan, spec, p) {
+    return this.featureHtml(plan, spec, p, false);
+  };
+
+  /* One feature: names, class, regulation, measures, layer, rules with citations, source
+   * quote and geometry basis. ``inList``: an entry of the "what's here" list, where the layer
+   * is given by its heading and the source quote and the making of the shape fold away. */
+  ZoningMap.prototype.featureHtml = function (plan, spec, p, inList) {
     var lang = plan.language, self = this;
     var cls = this.classStyle(p.zone_class);
-    var html = '<div class="zoning-popup" data-fid="' + esc(p.id) + '">';
+    var html = '<div class="zoning-popup' + (inList ? ' zh-feature' : '') + '" data-fid="' +
+      esc(p.id) + '" data-plan="' + esc(plan.id) + '" data-layer="' + esc(spec.key) + '">';
     html += '<div class="zp-title">' + this.both(p.name, p.name_en, lang, 'div') + '</div>';
     html += '<table class="zp-attrs">';
     html += '<tr><th>' + this.uiHtml('class', lang) + '</th><td>' +
@@ -387,41 +474,190 @@
     html += '</td></tr>';
     if (p.area_km2 !== undefined && p.area_km2 !== null) {
       html += '<tr><th>' + this.uiHtml('area', lang) + '</th><td>' +
-        Number(p.area_km2).toLocaleString('en', { maximumFractionDigits: p.area_km2 < 10 ? 2 : 0 }) +
-        ' km²</td></tr>';
+        esc(Number(p.area_km2).toLocaleString('en',
+          { maximumFractionDigits: p.area_km2 < 10 ? 2 : 0 })) + ' km²</td></tr>';
     }
     if (p.length_km !== undefined && p.length_km !== null) {
       html += '<tr><th>' + this.uiHtml('length', lang) + '</th><td>' +
-        Number(p.length_km).toLocaleString('en', { maximumFractionDigits: 0 }) + ' km</td></tr>';
+        esc(Number(p.length_km).toLocaleString('en', { maximumFractionDigits: 0 })) +
+        ' km</td></tr>';
     }
-    html += '<tr><th>' + this.uiHtml('layer', lang) + '</th><td>' +
-      this.both(spec.title, spec.title_en, lang) + '</td></tr>';
+    if (!inList) {
+      html += '<tr><th>' + this.uiHtml('layer', lang) + '</th><td>' +
+        this.both(spec.title, spec.title_en, lang) + '</td></tr>';
+    }
+    var accuracy = p.accuracy_m ? ' · ±' + esc(Number(p.accuracy_m).toLocaleString('en')) + ' m' : '';
+    var badge = '<span class="zoning-badge zoning-badge-' + esc(p.badge) + '">' +
+      this.badgeLabel(p.badge, lang) + '</span>';
+    if (inList) {
+      html += '<tr><th>' + this.uiHtml('geometry', lang) + '</th><td>' + badge + accuracy +
+        '</td></tr>';
+    }
     html += '</table>';
     if (p.rules && p.rules.length) {
       html += '<div class="zp-rules"><div class="zp-h">' + this.uiHtml('rules', lang) + '</div><ul>';
       p.rules.forEach(function (id) {
         var r = plan.rules[id];
         if (!r) { return; }
-        html += '<li><span class="zp-effect zp-effect-' + esc(r.effect) + '">' +
+        html += '<li data-rule="' + esc(id) + '"><span class="zp-effect zp-effect-' + esc(r.effect) + '">' +
           self.uiHtml(r.effect, lang) + '</span> ' + self.both(r.text, r.text_en, lang) +
           ' <small class="zp-cite">(' + esc(r.section) + ', ' + self.uiHtml('lines', lang) + ' ' +
           esc(r.lines) + ')</small></li>';
       });
       html += '</ul></div>';
     }
-    html += '<div class="zp-source"><div class="zp-h">' + this.uiHtml('source', lang) + ': ' +
-      '<span' + this.langAttrs(lang) + '>' + esc(p.section) + '</span>, ' +
-      this.uiHtml('lines', lang) + ' ' + esc(p.lines) + ' <small>(' + esc(plan.source_document) +
-      ')</small></div><blockquote class="zoning-citation"' +
-      this.langAttrs(lang) + '>' + esc(p.text) + '</blockquote></div>';
-    var accuracy = p.accuracy_m ? ' · ±' + Number(p.accuracy_m).toLocaleString('en') + ' m' : '';
-    html += '<div class="zp-geometry"><span class="zp-h">' + this.uiHtml('geometry', lang) +
-      ':</span> <span class="zoning-badge zoning-badge-' + esc(p.badge) + '">' +
-      this.badgeLabel(p.badge, lang) + '</span> <code>' + esc(p.basis) + '</code>' + accuracy +
-      '<details><summary>' + this.uiHtml('how_made', lang) + '</summary><div class="zp-detail">' +
-      esc(p.detail) + '</div></details></div>';
+    var source = '<span' + this.langAttrs(lang) + '>' + esc(p.section) +
+      '</span>, ' + this.uiHtml('lines', lang) + ' ' + esc(p.lines) + ' <small>(' +
+      esc(plan.source_document) + ')</small>';
+    var quote = '<blockquote class="zoning-citation"' + this.langAttrs(lang) + '>' +
+      esc(p.text) + '</blockquote>';
+    if (inList) {
+      html += '<details class="zp-source"><summary>' + this.uiHtml('source', lang) + ': ' + source +
+        '</summary>' + quote + '<div class="zp-detail"><code>' + esc(p.basis) + '</code> ' +
+        esc(p.detail) + '</div></details>';
+    } else {
+      html += '<div class="zp-source"><div class="zp-h">' + this.uiHtml('source', lang) + ': ' +
+        source + '</div>' + quote + '</div>';
+      html += '<div class="zp-geometry"><span class="zp-h">' + this.uiHtml('geometry', lang) +
+        ':</span> ' + badge + ' <code>' + esc(p.basis) + '</code>' + accuracy +
+        '<details><summary>' + this.uiHtml('how_made', lang) + '</summary><div class="zp-detail">' +
+        esc(p.detail) + '</div></details></div>';
+    }
     html += '</div>';
     return html;
+  };
+
+  /* --- what's here ---------------------------------------------------------------------- */
+
+  /* Distance in screen pixels from a pixel point to a line of lat/lngs (at the current zoom). */
+  ZoningMap.prototype.pixelDistance = function (pt, line) {
+    var best = Infinity, map = this.map, prev = null;
+    for (var i = 0; i < line.length; i++) {
+      var q = map.latLngToLayerPoint(line[i]);
+      if (prev) {
+        best = Math.min(best, L.LineUtil.pointToSegmentDistance(pt, prev, q));
+      } else {
+        best = Math.min(best, pt.distanceTo(q));
+      }
+      prev = q;
+    }
+    return best;
+  };
+
+  /* Is a lat/lng inside a polygon given as rings (first the shell, then holes)? Even-odd
+   * rule over every ring, as the map fills it. */
+  function insideRings(latlng, rings) {
+    var x = latlng.lng, y = latlng.lat, inside = false;
+    rings.forEach(function (ring) {
+      for (var i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+        var yi = ring[i][0], xi = ring[i][1], yj = ring[j][0], xj = ring[j][1];
+        if ((yi > y) !== (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi) {
+          inside = !inside;
+        }
+      }
+    });
+    return inside;
+  }
+
+  /* Does a feature lie under the pointer? Polygons: the point is inside; lines and points:
+   * within a few pixels of what is drawn. */
+  ZoningMap.prototype.hitTest = function (f, latlng, pt) {
+    var s = this.classStyle(f.props.zone_class), self = this;
+    if (f.type === 'MultiPolygon') {
+      if (!f.bounds.contains(latlng)) { return false; }
+      return f.latlngs.some(function (poly) { return insideRings(latlng, poly); });
+    }
+    // a marker is drawn in a box of marker_size + 4 pixels: its corners are in reach
+    var reach = f.type === 'MultiPoint' ? (s.marker_size + 4) * 0.75 + 2 : s.weight / 2 + 4;
+    var sw = this.map.latLngToLayerPoint(f.bounds.getSouthWest());
+    var ne = this.map.latLngToLayerPoint(f.bounds.getNorthEast());
+    if (pt.x < sw.x - reach || pt.x > ne.x + reach || pt.y > sw.y + reach || pt.y < ne.y - reach) {
+      return false;
+    }
+    if (f.type === 'MultiPoint') {
+      return f.latlngs.some(function (ll) {
+        return self.map.latLngToLayerPoint(ll).distanceTo(pt) <= reach;
+      });
+    }
+    return f.latlngs.some(function (line) { return self.pixelDistance(pt, line) <= reach; });
+  };
+
+  /* Every feature at a place, of every plan with a layer on, grouped by plan and by layer
+   * (topmost layer first). Features of layers that are switched off are listed too, marked,
+   * so the answer never depends on what happens to be drawn. */
+  ZoningMap.prototype.featuresAt = function (latlng) {
+    var self = this, pt = this.map.latLngToLayerPoint(latlng), out = [];
+    this.data.plans.forEach(function (plan) {
+      var shown = plan.layers.some(function (spec) {
+        return self.map.hasLayer(self.layers[spec.key].group);
+      });
+      if (!shown) { return; }
+      var layers = [];
+      plan.layers.slice().sort(function (a, b) {
+        return (b.group - a.group) || (b.z - a.z);
+      }).forEach(function (spec) {
+        var e = self.layers[spec.key];
+        var hits = e.features.filter(function (f) { return self.hitTest(f, latlng, pt); });
+        if (hits.length) {
+          layers.push({ spec: spec, visible: self.map.hasLayer(e.group), features: hits });
+        }
+      });
+      if (layers.length) { out.push({ plan: plan, layers: layers }); }
+    });
+    return out;
+  };
+
+  ZoningMap.prototype.whatsHereHtml = function (latlng, found) {
+    var self = this, count = 0;
+    found.forEach(function (g) { g.layers.forEach(function (l) { count += l.features.length; }); });
+    var html = '<div class="zoning-here" data-lat="' + esc(latlng.lat.toFixed(5)) + '" data-lng="' +
+      esc(latlng.lng.toFixed(5)) + '"><div class="zh-head">' + this.uiHtml('whats_here') +
+      ' <small>' + esc(latlng.lat.toFixed(4)) + ', ' + esc(latlng.lng.toFixed(4)) + ' · ' +
+      esc(count) + '</small></div>';
+    if (!count) {
+      html += '<div class="zh-none">' + this.uiHtml('nothing_here') + '</div>';
+    }
+    found.forEach(function (g) {
+      var plan = g.plan, lang = plan.language;
+      html += '<section class="zh-plan" data-plan="' + esc(plan.id) + '"><div class="zh-plan-title">' +
+        self.both(plan.title, plan.title_en, lang) + '</div>';
+      g.layers.forEach(function (l) {
+        html += '<div class="zh-layer' + (l.visible ? '' : ' zh-hidden') + '" data-layer="' +
+          esc(l.spec.key) + '"><div class="zh-layer-title">' +
+          self.swatch(l.features[0].props.zone_class, l.spec.geometry_type) + ' ' +
+          self.both(l.spec.title, l.spec.title_en, lang) +
+          (l.visible ? '' : ' <small class="zh-off">(' + self.uiHtml('layer_off') + ')</small>') +
+          '</div>';
+        l.features.forEach(function (f) { html += self.featureHtml(plan, l.spec, f.props, true); });
+        html += '</div>';
+      });
+      html += '</section>';
+    });
+    return html + '</div>';
+  };
+
+  ZoningMap.prototype.include = function (found, feature) {
+    var e = this.layers[feature.key], plan = e.plan;
+    var g = found.filter(function (x) { return x.plan === plan; })[0];
+    if (!g) { g = { plan: plan, layers: [] }; found.push(g); }
+    var l = g.layers.filter(function (x) { return x.spec === e.spec; })[0];
+    if (!l) {
+      l = { spec: e.spec, visible: this.map.hasLayer(e.group), features: [] };
+      g.layers.push(l);
+      g.layers.sort(function (a, b) { return (b.spec.group - a.spec.group) || (b.spec.z - a.spec.z); });
+    }
+    if (l.features.indexOf(feature) < 0) { l.features.push(feature); }
+  };
+
+  /* Open the "what's here" list at a place. */
+  ZoningMap.prototype.whatsHere = function (latlng, clicked) {
+    var found = this.featuresAt(latlng);
+    // The feature clicked is listed even where the pointer is at the rim of its symbol.
+    if (clicked) { this.include(found, clicked); }
+    this.hereLatLng = latlng;
+    L.popup(L.extend({}, this.popupOptions, { maxWidth: 420, minWidth: 300 }))
+      .setLatLng(latlng).setContent(this.whatsHereHtml(latlng, found)).openOn(this.map);
+    return found;
   };
 
   ZoningMap.prototype.badgeLabel = function (badge, lang) {
@@ -616,7 +852,17 @@
     });
     html += '</div></div>';
     this.legendBody.innerHTML = html;
+    this.fitLegend();
     this.padding();
+  };
+
+  /* The legend scrolls rather than reach down over the scale bar. */
+  ZoningMap.prototype.fitLegend = function () {
+    var scale = this.container.querySelector('.leaflet-control-scale');
+    if (!scale || !this.legendBody) { return; }
+    var top = this.legendBody.getBoundingClientRect().top;
+    var limit = scale.getBoundingClientRect().top - top - 16;
+    this.legendBody.style.maxHeight = Math.max(limit, 60) + 'px';
   };
 
   /* A label in English and in each plan language of the map. */
@@ -643,6 +889,7 @@
     input.placeholder = this.ui('search', 'en') +
       (this.primary !== 'en' ? ' · ' + this.ui('search', this.primary) : '');
     input.setAttribute('aria-label', this.ui('search', 'en'));
+    this.fitPlaceholder(input);
     var list = L.DomUtil.create('ul', 'zoning-search-results', div);
     var hits = [];
     function render() {
@@ -677,6 +924,19 @@
     });
   };
 
+  /* Widen the search box to its placeholder (English and the plan language), so no language
+   * is cut; within what the screen allows. */
+  ZoningMap.prototype.fitPlaceholder = function (input) {
+    var style = getComputedStyle(input);
+    var ctx = document.createElement('canvas').getContext('2d');
+    ctx.font = style.fontSize + ' ' + style.fontFamily;
+    var padding = parseFloat(style.paddingLeft) + parseFloat(style.paddingRight);
+    // room for the browser's clear-search button and for shaping differences between fonts
+    var need = Math.ceil(ctx.measureText(input.placeholder).width * 1.08 + padding + 24);
+    var limit = Math.max(150, this.container.clientWidth - 90);
+    input.style.width = Math.min(Math.max(need, parseFloat(style.width) || 0), limit) + 'px';
+  };
+
   ZoningMap.prototype.select = function (hit) {
     this.showLayer(hit.entry.spec.key, true);
     this.syncThemes();
@@ -690,7 +950,8 @@
     } else {
       this.map.fitBounds(layer.getBounds(), L.extend({ maxZoom: 12 }, this.padding()));
     }
-    layer.openPopup(point || undefined);
+    L.popup(this.popupOptions).setLatLng(point || layer.getBounds().getCenter())
+      .setContent(this.popup(hit.plan, hit.entry.spec, hit.props)).openOn(this.map);
   };
 
   ZoningMap.prototype.addLanguageSwitch = function () {
