@@ -61,3 +61,23 @@ def plan_or_skip(plans, plan_id):
         reason = BUILD_ERRORS.get(plan_id, "not encoded")
         pytest.skip(f"plan {plan_id} unavailable: {str(reason)[:200]}")
     return plans[plan_id]
+
+
+CHROMIUM = os.environ.get("ZONING_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium, one per session: Playwright's sync API allows one at a time."""
+    import shutil
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        pytest.skip(f"no Chromium at {CHROMIUM} (./dev test installs the Debian package)")
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -9,8 +9,6 @@ visible, the language switch and search work, and the screenshot shows a map.
 from __future__ import annotations
 
 import math
-import os
-import shutil
 import unicodedata
 from pathlib import Path
 
@@ -22,10 +20,6 @@ from zoning import styles, webmap
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("ZONING_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic"]
 PLAN_IDS = ["cn-shanxi-2035", "cn-yongji-2035", "ir-qom-1414", "ir-ardabil-1424", "vn-kontum-2030"]
 VIEWPORT = {"width": 1280, "height": 860}
 
@@ -34,15 +28,6 @@ def _norm(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", str(text)).split())
 
 
-@pytest.fixture(scope="session")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        pytest.skip(f"no Chromium at {CHROMIUM} (./dev test installs the Debian package)")
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ import os
 import pty
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import geopandas as gpd

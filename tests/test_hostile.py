@@ -22,9 +22,6 @@ from zoning import spec, webmap
 from zoning.inputs import prepare
 
 MINI = Path(__file__).parent / "data" / "layers" / "cn-test-mini"
-CHROMIUM = os.environ.get("ZONING_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 #: Strings that break out of HTML text, attributes, inline JSON or <script> if not escaped;
 #: each script it could run bumps ``window.__pwned`` or opens a dialog.
@@ -127,15 +124,6 @@ def _dump(path: Path, data) -> None:
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        pytest.skip(f"no Chromium at {CHROMIUM} (./dev test installs the Debian package)")
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def open_every_view(browser, path: Path) -> dict:

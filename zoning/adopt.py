@@ -25,7 +25,6 @@ from typing import NamedTuple
 import geopandas as gpd
 import pandas as pd
 import pyogrio
-import shapely
 
 from ._errors import ZoningError
 from .geometry import ellipsoid_area_m2

@@ -20,7 +20,7 @@ from ._errors import CRSError, PlanSpecError, Problem, ReferenceLookupError, Zon
 from .cache import cached, fingerprint
 from .geometry import (BADGE_ORDER, Resolved, area_km2, as_multi, buffer_km, default_accuracy,
                        drop_slivers, elevation_bands, length_km, voronoi_cells)
-from .model import (CRS, FEATURE_COLUMNS, LAYERS_DIR, PROCESS_STEP, REGULATION_NATURE, Plan,
+from .model import (CRS, FEATURE_COLUMNS, PROCESS_STEP, REGULATION_NATURE, Plan,
                     geometry_bases, zone_classes)
 from .spec import FeatureSpec, PlanSource, indicators_frame, read_plan_source
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import heapq
 import importlib.util
-import os
 import sqlite3
 from functools import cache
 from pathlib import Path
