@@ -42,7 +42,8 @@ from .slices import Slices, build_slices
 
 #: Attribute columns that state a feature's size in the plan text, with km² per unit. When
 #: a feature's geometry changes, its new area is checked against the stated size.
-STATED_SIZE_COLUMNS = {"delineated_km2": 1.0, "area_km2_stated": 1.0, "target_km2": 1.0,
+STATED_SIZE_COLUMNS = {"stated_area_km2": 1.0, "delineated_km2": 1.0, "area_km2_stated": 1.0,
+                       "target_km2": 1.0,
                        "area_ha": 0.01}
 #: Relative tolerance within which a measured area "meets" a stated size.
 STATED_SIZE_TOLERANCE = 0.1
