@@ -96,6 +96,15 @@ class _Modifiers(_Strict):
     buffer_km: float | None = Field(default=None, gt=0, le=500)
     clip: str | None = None
     accuracy_m: float | None = Field(default=None, ge=0)
+    #: The drawn shape is an envelope: an area the text says the element mainly lies within,
+    #: not the element's own footprint (basis ``envelope``).
+    envelope: bool = False
+
+
+class StatedArea(Source):
+    """The element's real size as the plan states it: ``km2`` and the line that says so."""
+
+    km2: float = Field(gt=0)
 
 
 class PlanAreaRecipe(_Modifiers):
@@ -167,6 +176,7 @@ class FeatureSpec(_Strict):
     source: Source
     geometry: Recipe
     basis_detail: str = ""
+    stated_area: StatedArea | None = None
     attributes: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
 
     @field_validator("attributes")
@@ -891,7 +901,18 @@ def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]
             why = cite(doc, feat.source, feat.source.text)
             if why:
                 add(key, feat.id, why)
+            if feat.stated_area is not None:
+                why = check_citation(doc, feat.stated_area, feat.stated_area.text)
+                if why or not feat.stated_area.text.strip():
+                    add(key, feat.id, "stated_area: " + (why or "text (the plan's words "
+                                                               "stating the size) is empty"))
+                if layer.geometry_type != "polygon":
+                    add(key, feat.id, "stated_area is only meaningful in polygon layers")
             g = feat.geometry
+            if g.envelope and g.recipe in ("place", "corridor", "river", "tessellation_cell",
+                                           "elevation_band", "file"):
+                add(key, feat.id, f"envelope: true needs an admin_units, plan_area or features "
+                                  f"recipe, not {g.recipe!r}")
             point_or_line = g.recipe in ("place", "corridor", "river")
             if layer.geometry_type == "polygon" and point_or_line and g.buffer_km is None:
                 add(key, feat.id, f"recipe {g.recipe!r} in a polygon layer needs buffer_km")
