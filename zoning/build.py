@@ -323,12 +323,13 @@ def _tables(src: PlanSource, layers: dict[str, gpd.GeoDataFrame]) -> dict[str, p
     pid = src.plan_id
     rules = pd.DataFrame([{
         "plan_id": pid, "rule_id": r.id, "effect": r.effect,
-        "activities": ";".join(r.activities),
+        "activities": ";".join(r.activities), "applies_if": r.applies_if.strip(),
         "zone_classes": ";".join(r.applies_to.zone_classes),
         "features": ";".join(f"{pid}/{f}" for f in r.applies_to.features),
         "text": r.text, "text_en": r.text_en,
         "source_section": r.source.section, "source_lines": r.source.lines,
-    } for r in src.rules], columns=["plan_id", "rule_id", "effect", "activities", "zone_classes",
+    } for r in src.rules], columns=["plan_id", "rule_id", "effect", "activities", "applies_if",
+                                    "zone_classes",
                                     "features", "text", "text_en", "source_section",
                                     "source_lines"])
     statements = pd.DataFrame([{

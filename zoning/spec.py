@@ -314,6 +314,10 @@ class RuleSpec(_Strict):
     applies_to: RuleTarget
     effect: Literal[RULE_EFFECTS]  # type: ignore[valid-type]
     activities: list[str] = Field(min_length=1)
+    #: The kind of land or object inside the zone the rule is aimed at, as the condition
+    #: "if the site is …" (``Class-I forest land or sub-alpine meadow``); empty when the rule
+    #: binds the whole zone. A scoped rule is reported as conditional, never deciding alone.
+    applies_if: str = ""
     text: str = Field(min_length=1)
     text_en: str = Field(min_length=1)
     source: Source
