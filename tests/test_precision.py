@@ -39,7 +39,8 @@ def _expected_rank(src, key, memo):
     g = feat.geometry
     ranks = [BASES[LEAF[g.recipe]][1]]
     if g.recipe == "features":
-        ranks += [_expected_rank(src, ref, memo) for ref in g.of]
+        ranks += [BASES["plan_extent"][1] if ref == "plan_area" else
+                  _expected_rank(src, ref, memo) for ref in g.of]
     if g.recipe in ("tessellation_cell", "elevation_band"):
         within = src.layers[layer_name].tessellation.within
         if within and within != "plan_area" and "/" in within:

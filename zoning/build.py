@@ -161,7 +161,9 @@ class _Resolver:
                       f"bands at {', '.join(f'{b:g}' for b in t.breaks_m)} m chosen by the "
                       f"encoder), patches under {t.sieve_px} cells merged, clipped to {t.within}")
         elif recipe == "features":
-            parts = [self.feature(ref) for ref in g.of]
+            parts = [self.feature(ref) if ref != "plan_area" else Resolved(
+                self.plan_area, "plan_extent", self.plan_area_detail,
+                default_accuracy("plan_extent"), basis_badge("plan_extent")) for ref in g.of]
             geoms = [p.geometry for p in parts]
             if g.op == "union":
                 geom = shapely.union_all(geoms)

@@ -149,7 +149,9 @@ class ElevationBandRecipe(_Modifiers):
 
 class FeaturesRecipe(_Modifiers):
     recipe: Literal["features"]
-    of: list[FEATURE_REF] = Field(min_length=1)
+    #: Features of the plan; ``plan_area`` may stand for the whole plan area (a remainder:
+    #: ``of: [plan_area, layer/a, layer/b], op: difference``).
+    of: list[Union[Literal["plan_area"], FEATURE_REF]] = Field(min_length=1)
     op: Literal["union", "intersection", "difference"] = "union"
 
 
@@ -975,7 +977,7 @@ def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]
                         add(key, feat.id, str(exc))
             elif g.recipe == "features":
                 for ref in g.of:
-                    if ref not in feature_keys:
+                    if ref not in feature_keys and ref != "plan_area":
                         add(key, feat.id, f"unknown feature {ref!r} in 'of'")
             elif g.recipe == "file":
                 path = (src.folder / g.path)
