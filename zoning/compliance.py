@@ -283,8 +283,122 @@ def _relevant(index, acts: tuple[str, ...]) -> np.ndarray:
                                                                      dtype=bool)
 
 
-def _judge_chunk(sites: gpd.GeoDataFrame, acts: np.ndarray, index) -> pd.DataFrame:
-    """Long-form verdict rows (positional ``site``) for one chunk of sites."""
+def _judge_chunk(sites: gpd.GeoDataFrame, acts: np.ndarray, index):
+    """Long-form verdict rows (positional ``site``) for one chunk of sites, with the group of
+    each site and each group's representative (``long`` holds the representatives' rows).
+
+    Points are grouped first without locating them one by one: the cell grid of the slices
+    gives the slice of most points (one set of features), so points of one slice, activity
+    and plan areas — and the same depth inside each footprint there — are judged once. Only
+    representatives, and points in cells a boundary crosses, go through the exact path.
+    """
+    pre_of, pre_reps = _pregroup_points(index, np.asarray(sites.geometry.values, dtype=object),
+                                        acts)
+    if pre_reps is None:
+        return _judge_exact(sites, acts, index)
+    long, rep_of_sub, reps_sub = _judge_exact(sites.iloc[pre_reps], acts[pre_reps], index)
+    long = long.assign(site=pre_reps[long.site.to_numpy(dtype=np.int64)])
+    return long, rep_of_sub[pre_of], pre_reps[reps_sub]
+
+
+def _pregroup_points(index, geoms: np.ndarray, acts: np.ndarray):
+    """``(group of each site, representative of each group)`` for a chunk of points, or
+    ``(None, None)`` when the chunk holds other geometries."""
+    n = len(geoms)
+    if n < 2 or not (shapely.get_type_id(geoms) == 0).all():
+        return None, None
+    x, y = shapely.get_x(geoms), shapely.get_y(geoms)
+    slices = index.slices
+    scode = slices.grid.cells(x, y)
+    # plan areas: most points from the extents' grid, the rest exactly
+    ext = index.extents
+    ecode = ext.grid.cells(x, y)
+    ext_bits = np.array([np.bitwise_or.reduce(np.left_shift(1, ext.members(i)).astype(np.int64))
+                         if len(ext.members(i)) else 0 for i in range(ext.n_slices)],
+                        dtype=np.int64)
+    cover = np.zeros(n, dtype=np.int64)
+    ok = ecode >= 0
+    cover[ok] = ext_bits[ecode[ok]]
+    exact = np.flatnonzero(ecode == -2)
+    if len(exact):
+        cover[exact] = index.cover(geoms[exact])
+    # depth inside footprint polygons of the point's slice
+    footprint, inner = _footprints(index)
+    has_inner = footprint & ~shapely.is_missing(inner)
+    sig1 = np.zeros(n, dtype=np.uint64)
+    sig2 = np.zeros(n, dtype=np.uint64)
+    inside = np.flatnonzero(scode >= 0)
+    if len(inside) and has_inner.any():
+        sl = scode[inside]
+        counts = slices.member_ptr[sl + 1] - slices.member_ptr[sl]
+        pts = np.repeat(inside, counts)
+        offsets = np.repeat(slices.member_ptr[sl] - np.cumsum(counts) + counts, counts)
+        feats = slices.member_idx[np.arange(counts.sum()) + offsets]
+        keep = has_inner[feats]
+        pts, feats = pts[keep], feats[keep]
+        if len(pts):
+            firm = shapely.intersects_xy(inner[feats], x[pts], y[pts])
+            code = feats.astype(np.int64) * 4 + np.where(firm, FIRM, NEAR)
+            np.add.at(sig1, pts, _mix(code, 1))
+            np.add.at(sig2, pts, _mix(code, 2))
+    # Points in cells a boundary crosses: the (small, prepared) faces of the slices decide;
+    # a point on no line or point feature and inside exactly one face is in that face's
+    # slice like any other. The rest (on an edge, on a line) stay on their own.
+    bnd = np.flatnonzero(scode == -2)
+    if len(bnd):
+        pi, fi = slices.face_tree.query(shapely.points(x[bnd], y[bnd]))
+        hit = shapely.intersects_xy(slices.faces[fi], x[bnd][pi], y[bnd][pi])
+        pi, fi = pi[hit], fi[hit]
+        n_faces = np.bincount(pi, minlength=len(bnd))
+        on_line = np.zeros(len(bnd), dtype=bool)
+        lines = _non_polygons(index)
+        if lines is not None:
+            lp, lf = lines[0].query(shapely.points(x[bnd], y[bnd]))
+            on = shapely.intersects_xy(lines[1][lf], x[bnd][lp], y[bnd][lp])
+            on_line[lp[on]] = True
+        one = (n_faces == 1) & ~on_line
+        first_face = np.zeros(len(bnd), dtype=np.int64)
+        first_face[pi] = fi
+        resolved = np.where(one, slices.face_slice[first_face],
+                            np.where((n_faces == 0) & ~on_line, -1, -2))
+        scode = scode.copy()
+        scode[bnd] = resolved
+        if has_inner.any():
+            # footprint depth of the points now placed in a slice
+            placed = bnd[one & (resolved >= 0)]
+            if len(placed):
+                sl = scode[placed]
+                counts = slices.member_ptr[sl + 1] - slices.member_ptr[sl]
+                pts = np.repeat(placed, counts)
+                offsets = np.repeat(slices.member_ptr[sl] - np.cumsum(counts) + counts, counts)
+                feats = slices.member_idx[np.arange(counts.sum()) + offsets]
+                keep = has_inner[feats]
+                pts, feats = pts[keep], feats[keep]
+                if len(pts):
+                    firm = shapely.intersects_xy(inner[feats], x[pts], y[pts])
+                    code = feats.astype(np.int64) * 4 + np.where(firm, FIRM, NEAR)
+                    np.add.at(sig1, pts, _mix(code, 1))
+                    np.add.at(sig2, pts, _mix(code, 2))
+    where = np.where(scode >= 0, scode, np.where(scode == -1, -1, -3 - np.arange(n)))
+    act_code, _ = pd.factorize(acts)
+    key = pd.DataFrame({"where": where, "act": act_code, "cover": cover, "a": sig1, "b": sig2})
+    group = key.groupby(list(key.columns), sort=False).ngroup().to_numpy()
+    _, first = np.unique(group, return_index=True)
+    return group, first[np.argsort(group[first])]
+
+
+def _non_polygons(index):
+    """(STRtree, geometries) of the index's line and point features, or None (cached)."""
+    if "_compliance_lines" not in index.__dict__:
+        geoms = index.slices.geometries
+        pick = ~np.isin(shapely.get_type_id(geoms), (3, 6)) & ~shapely.is_missing(geoms)
+        sub = geoms[pick]
+        index.__dict__["_compliance_lines"] = (shapely.STRtree(sub), sub) if len(sub) else None
+    return index.__dict__["_compliance_lines"]
+
+
+def _judge_exact(sites: gpd.GeoDataFrame, acts: np.ndarray, index):
+    """:func:`_judge_chunk` with every site located exactly."""
     n = len(sites)
     geoms = np.asarray(sites.geometry.values, dtype=object)
     site_pos, feat_pos, _, measures = site_hits(sites, index)
