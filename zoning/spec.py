@@ -908,7 +908,7 @@ def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]
             if why:
                 add(key, feat.id, why)
             if feat.stated_area is not None:
-                why = check_citation(doc, feat.stated_area, feat.stated_area.text)
+                why = cite(doc, feat.stated_area, feat.stated_area.text)
                 if why or not feat.stated_area.text.strip():
                     add(key, feat.id, "stated_area: " + (why or "text (the plan's words "
                                                                "stating the size) is empty"))
