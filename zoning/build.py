@@ -26,7 +26,8 @@ from .spec import FeatureSpec, PlanSource, indicators_frame, read_plan_source
 
 #: The basis of a buffered shape: a named buffer basis for points and rivers, ``buffer`` for
 #: anything else. Whatever the basis, the badge follows :func:`badge_of_recipe`.
-_BUFFERED_BASIS = {"gazetteer_point": "gazetteer_buffer", "river_line": "river_buffer"}
+_BUFFERED_BASIS = {"gazetteer_point": "gazetteer_buffer", "river_line": "river_buffer",
+                   "schematic_corridor": "schematic_corridor"}
 
 
 def basis_badge(basis: str) -> str:
