@@ -470,3 +470,14 @@ def test_cli_comply_at_one_position(firm_plan, monkeypatch):
     assert result.exit_code == 2 and "needs --activity" in result.output
     result = CliRunner().invoke(app, ["comply"], env={"COLUMNS": "200"})
     assert result.exit_code == 2 and "projects file" in result.output
+
+
+def test_cli_outside_every_plan_says_no_plan_applies_with_exit_0(plans):
+    if len(plans) < 5:
+        pytest.skip("needs every plan")
+    for extra in ([], ["--summary"]):
+        result = CliRunner().invoke(app, ["comply", "--lon", "51.389", "--lat", "35.689",
+                                          "--activity", "housing", *extra],
+                                    env={"COLUMNS": "120"})
+        assert result.exit_code == 0, result.output
+        assert "NO PLAN APPLIES" in result.output.upper()
