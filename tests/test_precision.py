@@ -121,3 +121,48 @@ def test_badge_order_comes_from_the_table():
     assert zoning.model.least_certain("approximate", "envelope", "authoritative") == "envelope"
     with pytest.raises(zoning.ZoningError):
         zoning.model.least_certain("approximate", "certain-ish")
+
+
+#: Kinds of land or object a rule may aim at inside a zone, with the zone classes that *are*
+#: that kind (a rule on wetlands applied to wetland zones needs no condition).
+LAND_KINDS = {
+    r"forest land|natural forest|public-benefit forest|woodland": {"protected_forest",
+                                                                  "forestry_area"},
+    r"meadow|grassland": {"grassland_protection"},
+    r"wetland": {"wetland"},
+    r"cultivated land|farmland": {"cultivated_land_protection", "permanent_basic_farmland"},
+    r"relic|heritage|historic remain": {"heritage_site", "historic_cultural_protection_line"},
+    r"water source": {"water_source_protection"},
+    r"deposit|strategic mineral": {"mineral_resource_control_line", "mining_area"},
+}
+#: Rules the audit read and kept unconditional: their words name the zone itself, or the kind
+#: of land is where the activity leads, not where the rule applies.
+REVIEWED_UNCONDITIONAL = {
+    "cl-farmland-in-out-balance",          # conversion *of* cultivated land *to* grassland …
+    "cl-key-underground-space-control",    # underground development around the zones named
+    "restricted-heritage-core-buffer",     # the zones are the heritage sites' core and buffer
+    "env-strict-protection-zone",          # the zone's own components (L180)
+    "env-emission-restricted-zone",        # the zone's own components (L181)
+}
+
+
+@pytest.mark.parametrize("plan_id", PLANS)
+def test_rules_aimed_at_a_kind_of_land_inside_a_zone_are_conditions(plan_id):
+    """The rule-scope audit as a test: a prohibiting or restricting rule whose words aim at a
+    kind of land other than its zones' own class carries ``applies_if`` (or was read and kept
+    unconditional, above)."""
+    import re
+
+    plan = zoning.load(plan_id)
+    feats = plan.features.set_index("feature_id")
+    missing = []
+    for rule in plan.tables["rules"].itertuples():
+        if rule.effect not in ("prohibited", "restricted") or rule.applies_if:
+            continue
+        classes = set(filter(None, rule.zone_classes.split(";"))) | {
+            feats.zone_class[f] for f in filter(None, rule.features.split(";"))}
+        for pattern, own in LAND_KINDS.items():
+            if re.search(pattern, rule.text_en, re.I) and not classes <= own \
+                    and rule.rule_id not in REVIEWED_UNCONDITIONAL:
+                missing.append((rule.rule_id, pattern))
+    assert not missing, missing
