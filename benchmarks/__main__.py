@@ -44,9 +44,9 @@ def render(results: list[cases.Result], header: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="100,000 points, fewer repeats")
-    parser.add_argument("--only", default="a,b,c,d,e", help="cases to run, e.g. b or a,c")
+    parser.add_argument("--only", default="a,b,c,d,e,f", help="cases to run, e.g. b or a,c")
     parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--points", type=int, default=None, help="points for case (b)")
+    parser.add_argument("--points", type=int, default=None, help="points for cases (b), (e)")
     parser.add_argument("--write-docs", action="store_true",
                         help=f"replace the table between the markers in {DOC.name}")
     args = parser.parse_args(argv)
@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         results.append(cases.shell(repeats))
     if "e" in only:
         results.append(cases.plan_diff(repeats))
+    if "f" in only:
+        results.append(cases.compliance(n_points, repeats))
     took = time.perf_counter() - t0
     header = (f"Run {dt.date.today().isoformat()} ({'quick' if args.quick else 'full'}, "
               f"{took:.0f} s) on {machine()}.")

@@ -1,5 +1,5 @@
 """The benchmark cases: (a) one-point site query, (b) bulk point assignment, (c) tabulation,
-(d) a question from the shell, (e) plan diff.
+(d) a question from the shell, (e) plan diff, (f) compliance of many points.
 
 Each case returns rows ``(case, method, seconds, peak MB, note)`` and target checks
 ``(target, measured ratio, wanted, met)``; every ratio is between methods timed in the same
@@ -329,6 +329,41 @@ def shell(repeats: int) -> Result:
                help_s / floor <= 0.5)
     res.notes.append("(d) each command is a new process started as from a shell; the cache "
                      "folder is filled by the first (cold) run")
+
+
+# -- (f) compliance of many points ------------------------------------------------------------
+def compliance(n_points: int, repeats: int) -> Result:
+    """``zoning.comply(summary=True)`` on uniform points over Shanxi's bounding box against
+    every plan, next to ``zoning.assign`` of the same points to Shanxi's counties (target:
+    within 5x). The plans' index is built before timing (once per set of plans, as the
+    CellGrid of a zone layer is); the verdicts are checked against per-point calls."""
+    import zoning
+
+    res = Result()
+    counties = shanxi_counties()
+    x, y = uniform_points(counties.total_bounds, n_points, seed=0)
+    points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(x, y), crs="EPSG:4326")
+    plans = [zoning.load(p) for p in zoning.plan_ids()]
+    zoning.comply(points.iloc[:10], "housing", plans, summary=True)        # build the index
+    assign = measure(lambda: zoning.assign(points, counties), repeats, memory=True)
+    res.row("f", "zoning.assign of the same points to Shanxi's counties", assign.seconds,
+            assign, f"{n_points:,} points")
+    comply = measure(lambda: zoning.comply(points, "housing", plans, summary=True), repeats,
+                     memory=True)
+    summary = comply.result
+    # spot check: 200 points judged one by one give the same verdicts
+    rng = np.random.default_rng(1)
+    some = rng.choice(n_points, 200, replace=False)
+    alone = [zoning.comply(points.iloc[[i]], "housing", plans, summary=True).verdict.iloc[0]
+             for i in some]
+    assert list(summary.verdict.to_numpy()[some]) == alone, "chunked verdicts disagree"
+    counts = summary.verdict.value_counts().to_dict()
+    res.row("f", "zoning.comply(summary=True), housing, 5 plans, chunks of "
+            f"{zoning.compliance.CHUNK:,}", comply.seconds, comply,
+            ", ".join(f"{v} {c:,}" for v, c in counts.items()))
+    ratio = comply.seconds / assign.seconds
+    res.target("(f) zoning.comply of N points / zoning.assign of the same points", ratio, "<= 5",
+               ratio <= 5)
     return res
 
 

@@ -110,3 +110,22 @@ def test_coverage_tables_are_plain_utf8_csv_with_the_documented_columns():
     for path in sorted(LAYERS_DIR.glob("*/digest_coverage*.csv")):
         header = Path(path).read_text(encoding="utf-8").splitlines()[0]
         assert header == "digest_ref,digest_line,element,status,encoded_as,note", path
+
+
+def test_status_is_consistent_with_the_note():
+    """A spatial element carried only by rules, statements or indicators whose note says it
+    has no geometry (no location, not drawn …) is ``partial``, never ``encoded``."""
+    import re
+
+    no_geometry = re.compile(r"(^|[^a-z])no geometry(?! of its own)|not located|no location|"
+                             r"no extent|no sites|not drawn|cannot be located", re.I)
+    wrong = []
+    for path in sorted(LAYERS_DIR.glob("*/digest_coverage*.csv")):
+        table = pd.read_csv(path, keep_default_na=False, dtype=str)
+        for row in table.itertuples():
+            refs = [r.strip() for r in row.encoded_as.split(";") if r.strip()]
+            tables_only = bool(refs) and all(
+                ":" in r and r.split(":")[0] in ("rule", "statement", "indicator") for r in refs)
+            if row.status == "encoded" and tables_only and no_geometry.search(row.note):
+                wrong.append(f"{path.parent.name} {row.digest_ref}")
+    assert not wrong, wrong

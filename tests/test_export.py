@@ -19,6 +19,7 @@ import shapely
 
 import zoning
 from zoning.export import FORMATS, china_mnr_layers, export, inspire_layers
+from zoning.profiles import NOT_FOR_SUBMISSION
 
 VALIDATOR = Path("/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_gpkg.py")
 # GDAL >= 3.8 writes the GeoPackage 1.4 R-tree triggers (update6/update7) that replaced
@@ -141,7 +142,11 @@ def test_china_profile_splits_by_county_with_codes_names_and_ellipsoidal_areas(p
     plan = plans.get("cn-shanxi-2035")
     if plan is None:
         pytest.skip("Shanxi plan not encoded")
-    layers = china_mnr_layers(plan)
+    # the control lines are drawn as envelopes (the counties they mainly lie in): refused under
+    # official layer codes unless the file is marked as not for submission
+    with pytest.raises(zoning.ZoningError, match=r"ecological-protection-red-line \(envelope\)"):
+        china_mnr_layers(plan)
+    layers = china_mnr_layers(plan, include_schematic=True)
     assert set(layers) == {"XZQ", "STBHHX", "YJJBNT", "CZKFBJ"}
     counties = zoning.reference.china_unit_index()
     bsm = pd.concat([gdf.BSM for gdf in layers.values()])
@@ -161,7 +166,8 @@ def test_china_profile_splits_by_county_with_codes_names_and_ellipsoidal_areas(p
             continue
         assert (gdf.YSDM == {"STBHHX": "2090020210", "YJJBNT": "2090020220",
                              "CZKFBJ": "2090020230"}[code]).all()
-        fid = gdf.BZ.str.split("; ").str[1].unique()
+        assert gdf.BZ.str.startswith(NOT_FOR_SUBMISSION).all()
+        fid = gdf.BZ.str.split("; ").str[2].unique()
         assert len(fid) == 1
         whole = feats.geometry[fid[0]]
         assert gdf.MJ.sum() / 1e6 == pytest.approx(feats.area_km2[fid[0]], rel=1e-4)

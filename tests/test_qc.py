@@ -24,13 +24,24 @@ def yongji(plans):
 
 
 def _relabel(plan, badge):
-    """Yongji with its first agriculture feature of ``badge`` read as a 农田保护区 (GHFQ)."""
-    agri = plan.layers["agriculture"].copy()
-    first = agri.index[agri.basis_badge == badge][0]
-    agri.loc[first, "zone_class"] = FARMLAND_ZONE
+    """Yongji with its first polygon feature of ``badge`` (agriculture layer first) read as a
+    农田保护区 (GHFQ). (Yongji's agriculture zones are buffered counties, schematic since the
+    badge follows the recipe tree; the approximate template is then the city's own outline.)"""
+    names = ["agriculture", *[n for n in plan.layers if n != "agriculture"]]
+    for name in names:
+        layer = plan.layers[name]
+        hits = layer.index[(layer.basis_badge == badge)
+                           & layer.geom_type.isin(["Polygon", "MultiPolygon"])]
+        if len(hits):
+            break
+    else:
+        raise AssertionError(f"no {badge} polygon in {plan.plan_id}")
+    layer = layer.copy()
+    first = hits[0]
+    layer.loc[first, "zone_class"] = FARMLAND_ZONE
     layers = dict(plan.layers)
-    layers["agriculture"] = agri
-    return dataclasses.replace(plan, layers=layers), agri.at[first, "feature_id"]
+    layers[name] = layer
+    return dataclasses.replace(plan, layers=layers), layer.at[first, "feature_id"]
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,8 @@
 
 import pytest
 
+import zoning
+
 from conftest import plan_or_skip
 from zoning.summary import feature_counts, format_statistics, plan_statistics
 
@@ -10,7 +12,7 @@ def test_counts_add_up_to_every_feature(plans, mini_plan):
     for plan in [mini_plan, *plans.values()]:
         counts = feature_counts(plan)
         assert counts.features.sum() == sum(len(g) for g in plan.layers.values())
-        assert (counts[["authoritative", "approximate", "schematic"]].sum(axis=1)
+        assert (counts[list(zoning.model.badge_order())].sum(axis=1)
                 == counts.features).all()
         for row in counts.itertuples():
             layer = plan.layers[row.layer]

@@ -35,8 +35,9 @@ from .profiles import layer_zone_classes, profile_layers, profiles
 REPORT_COLUMNS = ("layer", "package_layer", "recognised_by", "zone_class", "feature_id",
                   "official_features", "official_km2", "drawn_km2_before", "stated_km2",
                   "stated_text", "official_to_stated")
-#: Feature attributes holding a line's stated size in km², most specific first.
-STATED_KM2_COLUMNS = ("delineated_km2", "target_km2")
+#: Feature columns holding a line's stated size in km², most specific first
+#: (``stated_area_km2`` is the common column the build fills from ``stated_area``).
+STATED_KM2_COLUMNS = ("stated_area_km2", "delineated_km2", "target_km2")
 
 
 class Adopted(NamedTuple):

@@ -18,13 +18,34 @@ import shapely
 from . import reference
 from ._errors import CRSError, PlanSpecError, Problem, ReferenceLookupError, ZoningError
 from .cache import cached, fingerprint
-from .geometry import (BADGE_ORDER, Resolved, area_km2, as_multi, buffer_km, default_accuracy,
-                       drop_slivers, elevation_bands, length_km, voronoi_cells)
+from .geometry import (Resolved, area_km2, as_multi, buffer_km, default_accuracy, drop_slivers,
+                       elevation_bands, length_km, voronoi_cells)
 from .model import (CRS, FEATURE_COLUMNS, PROCESS_STEP, REGULATION_NATURE, Plan,
-                    geometry_bases, zone_classes)
+                    geometry_bases, least_certain, zone_classes)
 from .spec import FeatureSpec, PlanSource, indicators_frame, read_plan_source
 
-_BUFFERED_BASIS = {"gazetteer_point": "gazetteer_buffer", "river_line": "river_buffer"}
+#: The basis of a buffered shape: a named buffer basis for points and rivers, ``buffer`` for
+#: anything else. Whatever the basis, the badge follows :func:`badge_of_recipe`.
+_BUFFERED_BASIS = {"gazetteer_point": "gazetteer_buffer", "river_line": "river_buffer",
+                   "schematic_corridor": "schematic_corridor"}
+
+
+def basis_badge(basis: str) -> str:
+    """The badge of one basis or operation (``layers/geometry_basis.csv``)."""
+    return geometry_bases().at[basis, "badge"]
+
+
+def badge_of_recipe(basis: str, inputs=(), operations=()) -> str:
+    """The one rule for every badge: a shape is never more certain than its own basis, any
+    input it is made from (features it combines, the region it is clipped to) or any
+    operation applied to it (``buffer``, ``envelope``…) — the least certain of them wins.
+
+    >>> badge_of_recipe("derived", inputs=["approximate", "envelope"])
+    'envelope'
+    >>> badge_of_recipe("admin_units", operations=["buffer"])
+    'schematic'
+    """
+    return least_certain(basis_badge(basis), *inputs, *(basis_badge(o) for o in operations))
 
 
 class _Resolver:
@@ -63,6 +84,12 @@ class _Resolver:
             return reference.unit(ref)
         return self.feature(ref).geometry, f"feature {ref}"
 
+    def region_badge(self, ref: str | None) -> str:
+        """Badge of a clip or tessellation region: a real outline, or a feature's own badge."""
+        if ref is None or ref == "plan_area" or ref.startswith(("CN:", "NE:")):
+            return basis_badge("admin_units")
+        return self.feature(ref).badge
+
     def tessellation(self, layer_name: str) -> dict[str, shapely.Geometry]:
         if layer_name not in self.cells:
             layer = self.src.layers[layer_name]
@@ -94,6 +121,7 @@ class _Resolver:
     def _resolve(self, layer_name: str, feat: FeatureSpec) -> Resolved:
         g = feat.geometry
         recipe = g.recipe
+        inputs: list[str] = []
         if recipe == "plan_area":
             geom, basis, detail = self.plan_area, "plan_extent", self.plan_area_detail
         elif recipe == "admin_units":
@@ -117,12 +145,14 @@ class _Resolver:
         elif recipe == "tessellation_cell":
             geom = self.tessellation(layer_name)[feat.id]
             within = self.src.layers[layer_name].tessellation.within
+            inputs.append(self.region_badge(within))
             basis = "schematic_voronoi"
             detail = (f"Voronoi cell of {self.place(g.place)[1]} among the seats of layer "
                       f"{layer_name}, clipped to {within}")
         elif recipe == "elevation_band":
             t = self.src.layers[layer_name].tessellation
             geom = self.tessellation(layer_name)[feat.id]
+            inputs.append(self.region_badge(t.within))
             limits = [None, *t.breaks_m, None]
             lo, hi = limits[g.band], limits[g.band + 1]
             span = (f"below {hi:g} m" if lo is None else f"{lo:g} m and above" if hi is None
@@ -132,7 +162,9 @@ class _Resolver:
                       f"bands at {', '.join(f'{b:g}' for b in t.breaks_m)} m chosen by the "
                       f"encoder), patches under {t.sieve_px} cells merged, clipped to {t.within}")
         elif recipe == "features":
-            parts = [self.feature(ref) for ref in g.of]
+            parts = [self.feature(ref) if ref != "plan_area" else Resolved(
+                self.plan_area, "plan_extent", self.plan_area_detail,
+                default_accuracy("plan_extent"), basis_badge("plan_extent")) for ref in g.of]
             geoms = [p.geometry for p in parts]
             if g.op == "union":
                 geom = shapely.union_all(geoms)
@@ -143,14 +175,14 @@ class _Resolver:
             basis = "derived"
             detail = f"{g.op} of " + ", ".join(g.of)
             accuracies = [p.accuracy_m for p in parts if p.accuracy_m is not None]
-            badge = max((p.badge for p in parts), key=BADGE_ORDER.index)
-            return self._finish(feat, geom, basis, detail, max(accuracies, default=None), badge)
+            return self._finish(feat, geom, basis, detail, max(accuracies, default=None),
+                                [p.badge for p in parts])
         elif recipe == "file":
             geom, detail = self._file(g)
             basis = "authoritative"
         else:  # pragma: no cover - the spec's discriminated union makes this unreachable
             raise ZoningError(f"unknown recipe {recipe!r}")
-        return self._finish(feat, geom, basis, detail, None)
+        return self._finish(feat, geom, basis, detail, None, inputs)
 
     def _file(self, g) -> tuple[shapely.Geometry, str]:
         from .io import read_vector
@@ -163,15 +195,23 @@ class _Resolver:
         return shapely.union_all(gdf.to_crs(CRS).geometry.values), f"file {g.path} {g.where or ''}"
 
     def _finish(self, feat: FeatureSpec, geom, basis: str, detail: str,
-                accuracy: float | None, badge: str | None = None) -> Resolved:
+                accuracy: float | None, inputs=()) -> Resolved:
         g = feat.geometry
+        inputs, operations = list(inputs), []
+        if g.envelope:
+            # The drawn area contains the element; the element is not its footprint.
+            basis = "envelope"
+            operations.append("envelope")
+            detail += "; envelope: the element mainly lies within this area"
         if g.buffer_km is not None:
             geom = buffer_km(geom, g.buffer_km)
-            basis = _BUFFERED_BASIS.get(basis, basis)
+            operations.append("buffer")
+            basis = _BUFFERED_BASIS.get(basis, "buffer")
             detail += f"; buffered {g.buffer_km:g} km (schematic width)"
             accuracy = max(accuracy or 0.0, g.buffer_km * 1000)
         if g.clip is not None:
             region, label = self.region(g.clip)
+            inputs.append(self.region_badge(g.clip))
             geom = shapely.intersection(geom, region)
             detail += f"; clipped to {label}"
         if accuracy is None:
@@ -180,8 +220,10 @@ class _Resolver:
             accuracy = g.accuracy_m
         if feat.basis_detail:
             detail = f"{feat.basis_detail.strip()} [{detail}]"
-        own = geometry_bases().at[basis, "badge"]
-        badge = max(own, badge or own, key=BADGE_ORDER.index)
+        badge = badge_of_recipe(basis, inputs, operations)
+        if badge == "envelope":
+            # An envelope has no positional accuracy: its edge is not the element's edge.
+            accuracy = None
         return Resolved(drop_slivers(shapely.make_valid(geom)), basis, detail, accuracy, badge)
 
 
@@ -232,6 +274,10 @@ def build_plan(plan_id: str, layers_dir: Path | None = None) -> Plan:
                 "basis_badge": res.badge,
                 "basis_detail": res.detail,
                 "accuracy_m": res.accuracy_m,
+                "stated_area_km2": feat.stated_area.km2 if feat.stated_area else None,
+                "stated_area_source": (f"L{feat.stated_area.lines}: {feat.stated_area.text}"
+                                       if feat.stated_area else ""),
+                "drawn_to_stated": None,
                 **feat.attributes,
             })
             geoms.append(as_multi(res.geometry, layer.geometry_type))
@@ -240,6 +286,9 @@ def build_plan(plan_id: str, layers_dir: Path | None = None) -> Plan:
                                    {k for f in layer.features for k in f.attributes}))
         gdf["area_km2"] = area_km2(gdf) if layer.geometry_type == "polygon" else None
         gdf["length_km"] = length_km(gdf) if layer.geometry_type == "line" else None
+        stated = pd.to_numeric(gdf["stated_area_km2"], errors="coerce")
+        if layer.geometry_type == "polygon" and stated.notna().any():
+            gdf["drawn_to_stated"] = (gdf["area_km2"] / stated).round(3)
         layers[name] = gdf
     if problems:
         raise PlanSpecError(plan_id, problems)
@@ -277,12 +326,13 @@ def _tables(src: PlanSource, layers: dict[str, gpd.GeoDataFrame]) -> dict[str, p
     pid = src.plan_id
     rules = pd.DataFrame([{
         "plan_id": pid, "rule_id": r.id, "effect": r.effect,
-        "activities": ";".join(r.activities),
+        "activities": ";".join(r.activities), "applies_if": r.applies_if.strip(),
         "zone_classes": ";".join(r.applies_to.zone_classes),
         "features": ";".join(f"{pid}/{f}" for f in r.applies_to.features),
         "text": r.text, "text_en": r.text_en,
         "source_section": r.source.section, "source_lines": r.source.lines,
-    } for r in src.rules], columns=["plan_id", "rule_id", "effect", "activities", "zone_classes",
+    } for r in src.rules], columns=["plan_id", "rule_id", "effect", "activities", "applies_if",
+                                    "zone_classes",
                                     "features", "text", "text_en", "source_section",
                                     "source_lines"])
     statements = pd.DataFrame([{
@@ -386,6 +436,9 @@ def swap_in(plan: Plan, layer: str, data: gpd.GeoDataFrame | str | Path, *,
     out.loc[mask, "accuracy_m"] = None
     if "area_km2" in out and kind == "polygon":
         out["area_km2"] = area_km2(out)
+        if "stated_area_km2" in out:
+            stated = pd.to_numeric(out["stated_area_km2"], errors="coerce")
+            out["drawn_to_stated"] = (out["area_km2"] / stated).round(3).where(stated.notna())
     if "length_km" in out and kind == "line":
         out["length_km"] = length_km(out)
     return out

@@ -600,7 +600,9 @@ def comply(projects: Annotated[Optional[Path], typer.Argument(
            fmt: FormatOption = Format.text, out: OutFile = None) -> None:
     """Compliance check: verdicts of the plans' rules on proposed projects.
 
-    Exit code 1 when a project is in violation of a rule, 0 otherwise.
+    Exit code 1 only when a project is in violation (firmly inside a footprint-grade zone
+    whose rule prohibits it); 0 otherwise — also for near boundary, possible conflict and
+    no plan applies (docs/query.md).
     """
     from .terminal import format_summary, format_verdicts
 
@@ -631,7 +633,8 @@ def comply(projects: Annotated[Optional[Path], typer.Argument(
     _write(verdicts, out)
     if summary:
         text = lambda: format_summary(verdicts, _width(), label)  # noqa: E731
-        columns = [label, "activity", "verdict", "n_violation", "n_needs_permit", "reasons"]
+        columns = [label, "activity", "verdict", "n_violation", "n_possible_conflict",
+                   "n_needs_permit", "reasons"]
     else:
         text = lambda: format_verdicts(verdicts, _width(), label)  # noqa: E731
         columns = [label, "activity", "verdict", "rule_id", "reason", "citation", "basis_badge"]

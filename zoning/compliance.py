@@ -3,14 +3,29 @@
 A project gets a verdict for every rule of every plan feature it touches whose activities
 include the project's activity or a broader one (activities form a tree in
 ``layers/activities.csv``: a rule on *construction* judges a *housing* project; a rule on
-``any`` judges every project): ``prohibited`` → *violation*, ``restricted`` and ``required`` →
-*needs permit*, ``permitted`` and ``encouraged`` → *allowed*. A rule on a narrower activity
-(*polluting industry* for an *industry* project) is reported too, with a ``condition`` ("if
-the project is polluting industry"); it decides the project's summary verdict only when no
-unconditional rule speaks. A project that no rule speaks to gets *unknown*, with the reason
-(outside every plan, or no rule on that activity where it lies). Every verdict carries the
-rule's words, its citation and the geometry basis of the feature, so a verdict resting on a
-schematic shape says so.
+``any`` judges every project). A rule on a narrower activity (*polluting industry* for an
+*industry* project), or one aimed at a kind of land or object inside the zone (Class-I forest
+land, a water source …, the rule's ``applies_if``), is reported with a ``condition`` and
+decides the summary verdict only when no unconditional rule speaks.
+
+**The verdict ladder** follows how sure the governing shape is (its ``basis_badge``):
+
+* ``prohibited`` on a *footprint* (authoritative or approximate) that holds the site by more
+  than the shape's accuracy → ``violation``;
+* ``prohibited`` on a footprint whose edge is within its accuracy of the site →
+  ``near boundary``;
+* ``prohibited`` on an *envelope* (an area the element mainly lies within) or a *schematic*
+  stand-in → ``possible conflict`` — check against the official delineation (with the reason
+  and, where the plan states it, the element's real size);
+* ``restricted`` / ``required`` → ``needs permit``; ``permitted`` / ``encouraged`` → ``allowed``.
+
+**Jurisdiction:** a feature binds only inside its own plan's area. A rule carried by a feature
+of a plan whose area does not hold the site is reported as ``context`` (``in_plan_area`` is
+False) and never decides a verdict; a site inside no plan's area gets ``no plan applies``.
+
+The work is vectorised: sites with the same features, shape certainty, activity and plan
+areas (every point of one slice, say) are judged once, and sites are processed in chunks so
+memory stays bounded.
 """
 
 from __future__ import annotations
@@ -20,20 +35,33 @@ from functools import cache
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from ._errors import ZoningError
 from .inputs import prepare
-from .model import activities, activity_lineage
+from .model import activities, activity_lineage, badge_order
 from .query import plan_index, site_hits
 
-VERDICTS = ("violation", "needs permit", "allowed", "unknown")
-#: Verdict for each rule effect.
+#: Verdicts from worst to best; ``context`` rows (rules of a plan whose area does not hold the
+#: site) never enter a summary.
+VERDICTS = ("violation", "near boundary", "possible conflict", "needs permit", "allowed",
+            "unknown", "no plan applies")
+CONTEXT = "context"
+#: Verdict for each rule effect on a footprint that holds the site firmly (see the ladder).
 EFFECT_VERDICT = {"prohibited": "violation", "restricted": "needs permit",
                   "required": "needs permit", "permitted": "allowed", "encouraged": "allowed"}
-_BADGE_RANK = {"authoritative": 0, "approximate": 1, "schematic": 2}
-VERDICT_COLUMNS = ("activity", "verdict", "condition", "plan_id", "rule_id", "effect",
-                   "rule_activities", "reason", "text", "text_en", "citation", "feature_ids",
-                   "feature_names", "zone_classes", "share", "basis_badge", "caveat")
+#: Badges whose shape is the element's own footprint (a prohibition there can be a violation).
+FOOTPRINT_BADGES = ("authoritative", "approximate")
+#: Certainty level of a (site, feature) pair: firmly inside a footprint, within a footprint's
+#: accuracy of its edge, or on an envelope / schematic shape.
+FIRM, NEAR, LOOSE = 0, 1, 2
+_LADDER = {FIRM: "violation", NEAR: "near boundary", LOOSE: "possible conflict"}
+VERDICT_COLUMNS = ("activity", "verdict", "condition", "in_plan_area", "plan_id", "rule_id",
+                   "effect", "rule_activities", "reason", "text", "text_en", "citation",
+                   "feature_ids", "feature_names", "zone_classes", "share", "basis_badge",
+                   "stated_area_km2", "caveat")
+#: Sites per chunk: bounds memory on millions of sites.
+CHUNK = 250_000
 
 
 def _activities_of(projects: gpd.GeoDataFrame, activity, column: str) -> np.ndarray:
@@ -44,86 +72,38 @@ def _activities_of(projects: gpd.GeoDataFrame, activity, column: str) -> np.ndar
     else:
         raise ZoningError(f"give activity= or an {column!r} column on the projects")
     known = set(activities().index)
-    unknown = sorted(set(acts) - known)
+    unknown = sorted(set(pd.unique(acts)) - known)
     if unknown:
         raise ZoningError(f"unknown activit{'y' if len(unknown) == 1 else 'ies'} {unknown}; "
                           f"codes are in layers/activities.csv: {', '.join(sorted(known))}")
     return acts
 
 
-def _caveat(badge: str, accuracy_m) -> str:
-    if badge == "authoritative":
-        return ""
-    around = (f" (about ±{float(accuracy_m) / 1000:g} km)"
-              if accuracy_m is not None and pd.notna(accuracy_m) else "")
+def _km(metres) -> str:
+    return f"{float(metres) / 1000:g} km"
+
+
+def _caveat(badge: str, accuracy_m, level: int, stated_km2, ratio) -> str:
+    """Why a verdict is as sure as it is, from the governing shape's badge and the level."""
+    has_acc = accuracy_m is not None and pd.notna(accuracy_m) and float(accuracy_m) > 0
+    around = f" (about ±{_km(accuracy_m)})" if has_acc else ""
+    if badge == "envelope":
+        size = ""
+        if stated_km2 is not None and pd.notna(stated_km2):
+            size = f"; the plan states its real size as {float(stated_km2):,.0f} km²"
+            if ratio is not None and pd.notna(ratio):
+                size += f", the drawn area is {float(ratio):.1f}× that"
+        return ("the shape is an envelope: the element mainly lies within it but covers only "
+                f"part of it{size}; check against the official delineation")
     if badge == "schematic":
         return (f"rests on a schematic geometry{around}: the plan gives no boundary here; "
-                "confirm against the official map")
-    return f"rests on an approximate geometry{around}; confirm near its edge"
-
-
-def comply(projects, activity: str | None = None, plans=None, *, crs=None,
-           activity_column: str = "activity",
-           summary: bool = False) -> pd.DataFrame | gpd.GeoDataFrame:
-    """Verdicts of the plans' rules on proposed projects.
-
-    Parameters
-    ----------
-    projects : GeoDataFrame, GeoSeries or shapely geometries
-        Project sites (points, lines or polygons, any CRS; one without a CRS is an error).
-    activity : str, optional
-        Activity code from ``layers/activities.csv`` (``industry``, ``mining`` …) for every
-        project; without it each project's ``activity_column`` is used.
-    plans : None, str, Plan or iterable of them
-        Plans whose rules apply (default: every plan that validates).
-    summary : bool
-        Return one row per project (its worst verdict) instead of one per (project, rule).
-
-    Returns
-    -------
-    DataFrame or GeoDataFrame
-        Long form, indexed by the project's index: :data:`VERDICT_COLUMNS` — the verdict, the
-        rule (plan, id, effect, original text, English text, citation), the features that
-        carry it and the share of the project inside them, the least certain geometry basis
-        among them and a caveat when that basis is not authoritative. Summary form: one row
-        per project with ``verdict``, counts per verdict, the reasons and the geometry.
-
-    Examples
-    --------
-    >>> v = zoning.comply(projects, activity="industry")                   # doctest: +SKIP
-    >>> v[v.verdict == "violation"][["rule_id", "reason", "citation"]]      # doctest: +SKIP
-    """
-    sites = prepare(projects, crs=crs, what="projects")
-    acts = _activities_of(sites, activity, activity_column)
-    index = plan_index(plans)
-    site_pos, feat_pos, _, measures = site_hits(sites, index)
-    cover = index.cover(np.asarray(sites.geometry.values, dtype=object))[site_pos]
-    applying = index.pair_rules(cover, feat_pos)
-    pairs = pd.DataFrame({"site": site_pos[applying.row.to_numpy(dtype=np.int64)],
-                          "feature": feat_pos[applying.row.to_numpy(dtype=np.int64)],
-                          "share": measures["share"][applying.row.to_numpy(dtype=np.int64)],
-                          "rule": applying.rule.to_numpy(dtype=np.int64)})
-    rule_acts = index.rules.activities.fillna("").to_numpy()
-    matches = [_match(a, r) for a, r in zip(acts[pairs.site.to_numpy()],
-                                            rule_acts[pairs.rule.to_numpy()])]
-    pairs["condition"] = [m[0] if m else "" for m in matches]
-    pairs["subject"] = [m[1] if m else "" for m in matches]
-    applies = np.array([m is not None for m in matches], dtype=bool)
-    judged = _judge(pairs[applies], index, acts)
-    unjudged = np.setdiff1d(np.arange(len(sites)), judged.site.to_numpy())
-    long = pd.concat([judged, _unknown(unjudged, site_pos, feat_pos, index, acts)],
-                     ignore_index=True)
-    long["condition"] = long.condition.fillna("")
-    long["rank"] = long.verdict.map({v: i for i, v in enumerate(VERDICTS)})
-    long["conditional"] = long.condition != ""
-    long = long.sort_values(["site", "conditional", "rank", "plan_id", "rule_id"],
-                            kind="stable")
-    if summary:
-        return _summarise(long, sites, acts)
-    site_index = sites.index[long.site.to_numpy()]
-    long = long.reindex(columns=list(VERDICT_COLUMNS)).set_axis(site_index, axis=0)
-    long.index.name = sites.index.name or "project"
-    return long
+                "check against the official delineation")
+    if level == NEAR:
+        return (f"the site is within the shape's accuracy{around} of its edge; check against "
+                "the official delineation")
+    if badge == "authoritative":
+        return ""
+    return f"rests on an approximate geometry{around}; the site is inside it by more than that"
 
 
 @cache
@@ -153,94 +133,528 @@ def _label(code: str) -> str:
     return code.replace("_", " ")
 
 
-def _judge(pairs: pd.DataFrame, index, acts: np.ndarray) -> pd.DataFrame:
-    """One verdict row per (site, rule) from (site, feature, share, rule) pairs."""
+def comply(projects, activity: str | None = None, plans=None, *, crs=None,
+           activity_column: str = "activity", summary: bool = False,
+           chunk_size: int = CHUNK) -> pd.DataFrame | gpd.GeoDataFrame:
+    """Verdicts of the plans' rules on proposed projects.
+
+    Parameters
+    ----------
+    projects : GeoDataFrame, GeoSeries or shapely geometries
+        Project sites (points, lines or polygons, any CRS; one without a CRS is an error).
+    activity : str, optional
+        Activity code from ``layers/activities.csv`` (``industry``, ``mining`` …) for every
+        project; without it each project's ``activity_column`` is used.
+    plans : None, str, Plan or iterable of them
+        Plans whose rules apply (default: every plan that validates).
+    summary : bool
+        Return one row per project (its worst verdict) instead of one per (project, rule).
+    chunk_size : int
+        Sites judged at a time (memory bound).
+
+    Returns
+    -------
+    DataFrame or GeoDataFrame
+        Long form, indexed by the project's index: :data:`VERDICT_COLUMNS` — the verdict on
+        the ladder (see the module), the condition if any, whether the site lies in the rule's
+        plan area, the rule (plan, id, effect, original text, English text, citation), the
+        features that carry it and the share of the project inside them, the basis badge of
+        the governing shape, the element's stated real size where the plan gives one, and a
+        caveat. Summary form: one row per project with ``verdict``, counts per verdict, the
+        reasons and the geometry.
+
+    Examples
+    --------
+    >>> v = zoning.comply(projects, activity="industry")                   # doctest: +SKIP
+    >>> v[v.verdict == "violation"][["rule_id", "reason", "citation"]]      # doctest: +SKIP
+    """
+    sites = prepare(projects, crs=crs, what="projects")
+    acts = _activities_of(sites, activity, activity_column)
+    index = plan_index(plans)
+    chunk_size = max(int(chunk_size), 1)
+    parts = []
+    for start in range(0, max(len(sites), 1), chunk_size):
+        chunk = sites.iloc[start:start + chunk_size]
+        chunk_acts = acts[start:start + chunk_size]
+        long, rep_of, reps = _judge_chunk(chunk, chunk_acts, index)
+        if summary:
+            # one summary per group of alike sites, taken for every site of the group
+            group = np.empty(len(chunk), dtype=np.int64)
+            group[reps] = np.arange(len(reps))
+            long = long.assign(site=group[long.site.to_numpy(dtype=np.int64)])
+            table = _summarise(long, len(reps), chunk_acts[reps]).take(rep_of)
+            table.index = chunk.index
+            table["geometry"] = chunk.geometry.to_numpy()
+            parts.append(table)
+        else:
+            parts.append(_long_form(_expand(long, rep_of, reps, len(chunk)), chunk))
+        if not len(sites):
+            break
+    out = pd.concat(parts) if len(parts) > 1 else parts[0]
+    if summary:
+        return gpd.GeoDataFrame(out, geometry="geometry", crs=sites.crs)
+    return out
+
+
+def _long_form(long: pd.DataFrame, sites: gpd.GeoDataFrame) -> pd.DataFrame:
+    site_index = sites.index[long.site.to_numpy()]
+    out = long.reindex(columns=list(VERDICT_COLUMNS)).set_axis(site_index, axis=0)
+    out["in_plan_area"] = out.in_plan_area.fillna(False).astype(bool)
+    for col in ("share", "stated_area_km2"):
+        out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
+    out.index.name = sites.index.name or "project"
+    return out
+
+
+# --------------------------------------------------------------------------- the work
+
+
+def _mix(values: np.ndarray, seed: int) -> np.ndarray:
+    """A 64-bit mix (splitmix64) of integer codes: an order-free per-site sum of these is a
+    signature of the site's set of (feature, level) pairs."""
+    z = (values.astype(np.uint64) + np.uint64(seed)) * np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _levels(index, geoms: np.ndarray, site_pos: np.ndarray, feat_pos: np.ndarray) -> np.ndarray:
+    """Certainty level of each (site, feature) pair (:data:`FIRM`, :data:`NEAR`, :data:`LOOSE`).
+
+    A footprint polygon holds a site firmly when the site reaches its interior shrunk by the
+    shape's accuracy; a footprint line or point can only be *near*. Envelopes and schematic
+    shapes are loose.
+    """
+    footprint, inner = _footprints(index)
+    level = np.full(len(feat_pos), LOOSE, dtype=np.int8)
+    fp = footprint[feat_pos]
+    level[fp] = NEAR
+    test = np.flatnonzero(fp & ~shapely.is_missing(inner[feat_pos]))
+    if len(test):
+        hit = shapely.intersects(inner[feat_pos[test]], geoms[site_pos[test]])
+        level[test[hit]] = FIRM
+    return level
+
+
+def _footprints(index) -> tuple[np.ndarray, np.ndarray]:
+    """Per feature of the index: whether it is a footprint, and (for footprint polygons) the
+    polygon shrunk by its accuracy (cached on the index)."""
+    cached = index.__dict__.get("_compliance_footprints")
+    if cached is not None:
+        return cached
+    from .geometry import buffer_km
+
+    feats = index.features
+    footprint = feats.basis_badge.isin(FOOTPRINT_BADGES).to_numpy()
+    geoms = index.slices.geometries
+    polygonal = np.isin(shapely.get_type_id(geoms), (3, 6))
+    accuracy = pd.to_numeric(feats.accuracy_m, errors="coerce").fillna(0).to_numpy()
+    inner = np.full(len(feats), None, dtype=object)
+    for i in np.flatnonzero(footprint & polygonal):
+        g = geoms[i] if accuracy[i] <= 0 else buffer_km(geoms[i], -accuracy[i] / 1000)
+        inner[i] = None if g is None or g.is_empty else g
+    shapely.prepare(inner[~shapely.is_missing(inner)])
+    index.__dict__["_compliance_footprints"] = (footprint, inner)
+    return footprint, inner
+
+
+def _relevant(index, acts: tuple[str, ...]) -> np.ndarray:
+    """``[activity, feature]``: whether any rule that could reach the feature (its own plan's,
+    or another plan's naming its zone class) speaks to the activity, outright or as a
+    condition. A superset of the rules that apply at a given site, so grouping sites by
+    their relevant features never merges sites judged differently."""
+    cache = index.__dict__.setdefault("_compliance_relevant", {})
+    missing = [a for a in acts if a not in cache]
+    if missing:
+        rules = index.rules
+        feats = index.features
+        own = index.matches
+        cls = index.class_rules[["rule", "zone_class"]].merge(
+            pd.DataFrame({"feature": np.arange(len(feats)),
+                          "zone_class": feats.zone_class.to_numpy()}), on="zone_class")
+        pairs = pd.concat([own[["feature", "rule"]], cls[["feature", "rule"]]])
+        rule_acts = rules.activities.fillna("").to_numpy(dtype=object)
+        for a in missing:
+            speaks = np.array([_match(a, r) is not None for r in rule_acts], dtype=bool)
+            out = np.zeros(len(feats), dtype=bool)
+            out[pairs.feature.to_numpy()[speaks[pairs.rule.to_numpy()]]] = True
+            cache[a] = out
+    return np.vstack([cache[a] for a in acts]) if acts else np.zeros((0, len(index.features)),
+                                                                     dtype=bool)
+
+
+def _judge_chunk(sites: gpd.GeoDataFrame, acts: np.ndarray, index):
+    """Long-form verdict rows (positional ``site``) for one chunk of sites, with the group of
+    each site and each group's representative (``long`` holds the representatives' rows).
+
+    Points are grouped first without locating them one by one: the cell grid of the slices
+    gives the slice of most points (one set of features), so points of one slice, activity
+    and plan areas — and the same depth inside each footprint there — are judged once. Only
+    representatives, and points in cells a boundary crosses, go through the exact path.
+    """
+    pre_of, pre_reps = _pregroup_points(index, np.asarray(sites.geometry.values, dtype=object),
+                                        acts)
+    if pre_reps is None:
+        return _judge_exact(sites, acts, index)
+    long, rep_of_sub, reps_sub = _judge_exact(sites.iloc[pre_reps], acts[pre_reps], index)
+    long = long.assign(site=pre_reps[long.site.to_numpy(dtype=np.int64)])
+    return long, rep_of_sub[pre_of], pre_reps[reps_sub]
+
+
+def _pregroup_points(index, geoms: np.ndarray, acts: np.ndarray):
+    """``(group of each site, representative of each group)`` for a chunk of points, or
+    ``(None, None)`` when the chunk holds other geometries."""
+    n = len(geoms)
+    if n < 2 or not (shapely.get_type_id(geoms) == 0).all():
+        return None, None
+    x, y = shapely.get_x(geoms), shapely.get_y(geoms)
+    slices = index.slices
+    scode = slices.grid.cells(x, y)
+    # plan areas: most points from the extents' grid, the rest exactly
+    ext = index.extents
+    ecode = ext.grid.cells(x, y)
+    ext_bits = np.array([np.bitwise_or.reduce(np.left_shift(1, ext.members(i)).astype(np.int64))
+                         if len(ext.members(i)) else 0 for i in range(ext.n_slices)],
+                        dtype=np.int64)
+    cover = np.zeros(n, dtype=np.int64)
+    ok = ecode >= 0
+    cover[ok] = ext_bits[ecode[ok]]
+    exact = np.flatnonzero(ecode == -2)
+    if len(exact):
+        cover[exact] = index.cover(geoms[exact])
+    # depth inside footprint polygons of the point's slice
+    footprint, inner = _footprints(index)
+    has_inner = footprint & ~shapely.is_missing(inner)
+    sig1 = np.zeros(n, dtype=np.uint64)
+    sig2 = np.zeros(n, dtype=np.uint64)
+    inside = np.flatnonzero(scode >= 0)
+    if len(inside) and has_inner.any():
+        sl = scode[inside]
+        counts = slices.member_ptr[sl + 1] - slices.member_ptr[sl]
+        pts = np.repeat(inside, counts)
+        offsets = np.repeat(slices.member_ptr[sl] - np.cumsum(counts) + counts, counts)
+        feats = slices.member_idx[np.arange(counts.sum()) + offsets]
+        keep = has_inner[feats]
+        pts, feats = pts[keep], feats[keep]
+        if len(pts):
+            firm = shapely.intersects_xy(inner[feats], x[pts], y[pts])
+            code = feats.astype(np.int64) * 4 + np.where(firm, FIRM, NEAR)
+            np.add.at(sig1, pts, _mix(code, 1))
+            np.add.at(sig2, pts, _mix(code, 2))
+    # Points in cells a boundary crosses: the (small, prepared) faces of the slices decide;
+    # a point on no line or point feature and inside exactly one face is in that face's
+    # slice like any other. The rest (on an edge, on a line) stay on their own.
+    bnd = np.flatnonzero(scode == -2)
+    if len(bnd):
+        pi, fi = slices.face_tree.query(shapely.points(x[bnd], y[bnd]))
+        hit = shapely.intersects_xy(slices.faces[fi], x[bnd][pi], y[bnd][pi])
+        pi, fi = pi[hit], fi[hit]
+        n_faces = np.bincount(pi, minlength=len(bnd))
+        on_line = np.zeros(len(bnd), dtype=bool)
+        lines = _non_polygons(index)
+        if lines is not None:
+            lp, lf = lines[0].query(shapely.points(x[bnd], y[bnd]))
+            on = shapely.intersects_xy(lines[1][lf], x[bnd][lp], y[bnd][lp])
+            on_line[lp[on]] = True
+        one = (n_faces == 1) & ~on_line
+        first_face = np.zeros(len(bnd), dtype=np.int64)
+        first_face[pi] = fi
+        resolved = np.where(one, slices.face_slice[first_face],
+                            np.where((n_faces == 0) & ~on_line, -1, -2))
+        scode = scode.copy()
+        scode[bnd] = resolved
+        if has_inner.any():
+            # footprint depth of the points now placed in a slice
+            placed = bnd[one & (resolved >= 0)]
+            if len(placed):
+                sl = scode[placed]
+                counts = slices.member_ptr[sl + 1] - slices.member_ptr[sl]
+                pts = np.repeat(placed, counts)
+                offsets = np.repeat(slices.member_ptr[sl] - np.cumsum(counts) + counts, counts)
+                feats = slices.member_idx[np.arange(counts.sum()) + offsets]
+                keep = has_inner[feats]
+                pts, feats = pts[keep], feats[keep]
+                if len(pts):
+                    firm = shapely.intersects_xy(inner[feats], x[pts], y[pts])
+                    code = feats.astype(np.int64) * 4 + np.where(firm, FIRM, NEAR)
+                    np.add.at(sig1, pts, _mix(code, 1))
+                    np.add.at(sig2, pts, _mix(code, 2))
+    where = np.where(scode >= 0, scode, np.where(scode == -1, -1, -3 - np.arange(n)))
+    act_code, _ = pd.factorize(acts)
+    key = pd.DataFrame({"where": where, "act": act_code, "cover": cover, "a": sig1, "b": sig2})
+    group = key.groupby(list(key.columns), sort=False).ngroup().to_numpy()
+    _, first = np.unique(group, return_index=True)
+    return group, first[np.argsort(group[first])]
+
+
+def _non_polygons(index):
+    """(STRtree, geometries) of the index's line and point features, or None (cached)."""
+    if "_compliance_lines" not in index.__dict__:
+        geoms = index.slices.geometries
+        pick = ~np.isin(shapely.get_type_id(geoms), (3, 6)) & ~shapely.is_missing(geoms)
+        sub = geoms[pick]
+        index.__dict__["_compliance_lines"] = (shapely.STRtree(sub), sub) if len(sub) else None
+    return index.__dict__["_compliance_lines"]
+
+
+def _judge_exact(sites: gpd.GeoDataFrame, acts: np.ndarray, index):
+    """:func:`_judge_chunk` with every site located exactly."""
+    n = len(sites)
+    geoms = np.asarray(sites.geometry.values, dtype=object)
+    site_pos, feat_pos, _, measures = site_hits(sites, index)
+    share = measures["share"]
+    cover = index.cover(geoms) if n else np.zeros(0, dtype=np.int64)
+    level = _levels(index, geoms, site_pos, feat_pos)
+    # Sites with the same (feature, level) pairs, activity and plan areas get the same rows:
+    # judge one representative of each. Non-point sites carry their own shares, so only
+    # points are grouped.
+    act_code, act_values = pd.factorize(acts)
+    # Only features that carry some rule on the site's activity shape its verdict rows; a
+    # site that none of them touches is described by all its zones (its *unknown* reason).
+    relevant = _relevant(index, tuple(act_values))[act_code[site_pos], feat_pos]
+    has_relevant = np.zeros(n, dtype=bool)
+    has_relevant[site_pos[relevant]] = True
+    counted = relevant | ~has_relevant[site_pos]
+    code = feat_pos[counted].astype(np.int64) * 4 + level[counted]
+    sig1 = np.zeros(n, dtype=np.uint64)
+    sig2 = np.zeros(n, dtype=np.uint64)
+    np.add.at(sig1, site_pos[counted], _mix(code, 1))
+    np.add.at(sig2, site_pos[counted], _mix(code, 2))
+    is_point = shapely.get_type_id(geoms) == 0
+    own = np.where(is_point, -1, np.arange(n))
+    key = pd.DataFrame({"a": sig1, "b": sig2, "act": act_code, "cover": cover, "own": own})
+    rep_of = key.groupby(list(key.columns), sort=False, dropna=False).ngroup().to_numpy()
+    _, first = np.unique(rep_of, return_index=True)      # representative site of each group
+    reps = first[np.argsort(rep_of[first])]              # position of group g's representative
+    is_rep = np.zeros(n, dtype=bool)
+    is_rep[reps] = True
+    keep = is_rep[site_pos]
+    long = _judge_sites(reps, site_pos[keep], feat_pos[keep], share[keep], level[keep],
+                        cover, acts, index)
+    return long, rep_of, reps
+
+
+def _expand(long: pd.DataFrame, rep_of: np.ndarray, reps: np.ndarray, n: int) -> pd.DataFrame:
+    """The rows of each representative site repeated for every site of its group."""
+    group_of_rep = np.empty(n, dtype=np.int64)
+    group_of_rep[reps] = np.arange(len(reps))
+    group_of_row = group_of_rep[long.site.to_numpy()]
+    order = np.argsort(group_of_row, kind="stable")
+    long = long.iloc[order].reset_index(drop=True)
+    counts = np.bincount(group_of_row, minlength=len(reps))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    per_site = counts[rep_of]
+    take = (np.repeat(starts[rep_of] - np.cumsum(per_site) + per_site, per_site)
+            + np.arange(per_site.sum()))
+    out = long.take(take).reset_index(drop=True)
+    out["site"] = np.repeat(np.arange(n), per_site)
+    return out
+
+
+def _judge_sites(reps, site_pos, feat_pos, share, level, cover, acts, index
+                 ) -> pd.DataFrame:
+    """Verdict rows for the representative sites (positional ``site``), sorted worst first."""
+    applying = index.pair_rules(cover[site_pos], feat_pos)
+    row = applying.row.to_numpy(dtype=np.int64)
+    rule = applying.rule.to_numpy(dtype=np.int64)
+    rules = index.rules
+    rule_acts = rules.activities.fillna("").to_numpy(dtype=object)
+    applies_if = (rules["applies_if"].fillna("").to_numpy(dtype=object) if "applies_if" in rules
+                  else np.full(len(rules), "", dtype=object))
+    pairs = pd.DataFrame({"site": site_pos[row], "feature": feat_pos[row], "share": share[row],
+                          "level": level[row], "rule": rule})
+    # activity match, once per distinct (activity, rule activities)
+    combo = pd.Series(acts[pairs.site.to_numpy()]) + "|" + rule_acts[rule]
+    codes, uniques = pd.factorize(combo)
+    matched = [_match(*u.split("|", 1)) for u in uniques]
+    ok = np.array([m is not None for m in matched], dtype=bool)
+    cond = np.array([m[0] if m else "" for m in matched], dtype=object)
+    subj = np.array([m[1] if m else "" for m in matched], dtype=object)
+    sel = ok[codes] if len(codes) else np.zeros(0, dtype=bool)
+    pairs = pairs[sel].reset_index(drop=True)
+    codes = codes[sel]
+    pairs["condition"] = cond[codes] if len(codes) else np.zeros(0, dtype=object)
+    pairs["subject"] = subj[codes] if len(codes) else np.zeros(0, dtype=object)
+    scope = applies_if[pairs.rule.to_numpy()]
+    scoped = scope != ""
+    if scoped.any():
+        c = pairs.condition.to_numpy(dtype=object).copy()
+        c[scoped] = np.where(c[scoped] != "", c[scoped] + " and ", "if ") + \
+            "the site is " + scope[scoped]
+        pairs["condition"] = c
+    feats = index.features
+    plan_bit = feats.plan_id.map(index._plan_bit).to_numpy(dtype=np.int64)
+    pairs["in_area"] = (cover[pairs.site.to_numpy()] & plan_bit[pairs.feature.to_numpy()]) != 0
+    judged = _aggregate(pairs, index, acts)
+    spoken = np.zeros(len(cover), dtype=bool)
+    firm_sites = judged.site[judged.verdict != CONTEXT].to_numpy(dtype=np.int64)
+    spoken[firm_sites] = True
+    silent = reps[~spoken[reps]]
+    long = pd.concat([judged, _unknown(silent, site_pos, feat_pos, cover, index, acts)],
+                     ignore_index=True)
+    long["site"] = long.site.astype(np.int64)
+    long["condition"] = long.condition.fillna("")
+    rank = {v: i for i, v in enumerate(VERDICTS)}
+    rank[CONTEXT] = len(VERDICTS)
+    long["rank"] = long.verdict.map(rank)
+    long["conditional"] = long.condition != ""
+    return long.sort_values(["site", "conditional", "rank", "plan_id", "rule_id"],
+                            kind="stable").reset_index(drop=True)
+
+
+def _aggregate(pairs: pd.DataFrame, index, acts: np.ndarray) -> pd.DataFrame:
+    """One verdict row per (site, rule, in plan area) from (site, feature, rule) pairs."""
     if pairs.empty:
         return pd.DataFrame(columns=["site", *VERDICT_COLUMNS])
     feats = index.features
     take = pairs.feature.to_numpy()
+    order = badge_order()
     badge = feats.basis_badge.to_numpy()[take]
     rows = pairs.assign(
-        feature_id=feats.feature_id.to_numpy()[take], name=feats.name.astype(str).to_numpy()[take],
+        feature_id=feats.feature_id.to_numpy()[take],
+        name=feats.name.astype(str).to_numpy()[take],
         name_en=feats.name_en.astype(str).to_numpy()[take],
         zone_class=feats.zone_class.to_numpy()[take], badge=badge,
-        badge_rank=pd.Series(badge).map(_BADGE_RANK).fillna(1).to_numpy(),
-        accuracy_m=pd.to_numeric(feats.accuracy_m, errors="coerce").to_numpy()[take])
-    unique = lambda s: ";".join(dict.fromkeys(s))  # noqa: E731
-    grouped = rows.groupby(["site", "rule"], sort=True)
-    out = grouped.agg(feature_ids=("feature_id", ";".join), feature_names=("name", ";".join),
-                      where=("name_en", lambda s: ", ".join(dict.fromkeys(s))),
-                      zone_classes=("zone_class", unique), share=("share", "max"))
-    # the least certain geometry among the features carrying the rule, and its accuracy
-    least = rows.sort_values("badge_rank", ascending=False, kind="stable").groupby(
-        ["site", "rule"], sort=True).first()
-    out["basis_badge"] = least.badge
-    out["caveat"] = [_caveat(b, a) for b, a in zip(least.badge, least.accuracy_m)]
-    out = out.reset_index()
+        # the governing shape: the surest level, then the most certain badge
+        key=pairs.level.to_numpy().astype(np.int64) * 16 + pd.Series(badge).map(
+            {b: i for i, b in enumerate(order)}).fillna(len(order)).to_numpy().astype(np.int64),
+        accuracy_m=pd.to_numeric(feats.accuracy_m, errors="coerce").to_numpy()[take],
+        stated=(pd.to_numeric(feats["stated_area_km2"], errors="coerce").to_numpy()[take]
+                if "stated_area_km2" in feats else np.full(len(take), np.nan)),
+        ratio=(pd.to_numeric(feats["drawn_to_stated"], errors="coerce").to_numpy()[take]
+               if "drawn_to_stated" in feats else np.full(len(take), np.nan)))
+    rows = rows.sort_values(["site", "rule", "in_area", "key", "feature"], kind="stable")
+    by = ["site", "rule", "in_area"]
+    keys = rows[by].to_numpy(dtype=np.int64)
+    new_group = np.ones(len(rows), dtype=bool)
+    new_group[1:] = (keys[1:] != keys[:-1]).any(axis=1)
+    starts = np.flatnonzero(new_group)
+    # the first row of each group is its governing shape (surest level, most certain badge)
+    out = rows.iloc[starts][by + ["level", "badge", "accuracy_m", "stated", "ratio",
+                                  "condition", "subject"]].reset_index(drop=True)
+    out["share"] = np.maximum.reduceat(rows.share.to_numpy(dtype=float), starts)
+    for col, src, sep in (("feature_ids", "feature_id", ";"), ("feature_names", "name", ";"),
+                          ("where", "name_en", ", "), ("zone_classes", "zone_class", ";")):
+        out[col] = _join_groups(rows[src].to_numpy(dtype=object), starts, sep)
+    out["zone_classes"] = _unique_parts(out.zone_classes.to_numpy(dtype=object), ";")
+    out["where"] = _unique_parts(out["where"].to_numpy(dtype=object), ", ")
     rule = index.rules.iloc[out.rule.to_numpy()].reset_index(drop=True)
     out["activity"] = acts[out.site.to_numpy()]
-    out["verdict"] = rule.effect.map(EFFECT_VERDICT).to_numpy()
+    effect = rule.effect.to_numpy(dtype=object)
+    verdict = pd.Series(effect).map(EFFECT_VERDICT).to_numpy(dtype=object)
+    prohibited = effect == "prohibited"
+    verdict[prohibited] = pd.Series(out.level.to_numpy()[prohibited]).map(_LADDER).to_numpy()
+    in_area = out.in_area.to_numpy(dtype=bool)
+    verdict[~in_area] = CONTEXT
+    out["verdict"] = verdict
+    out["in_plan_area"] = in_area
     for col in ("plan_id", "rule_id", "effect", "text", "text_en"):
         out[col] = rule[col].to_numpy()
     out["rule_activities"] = rule.activities.to_numpy()
-    first = pairs.groupby(["site", "rule"], sort=True)[["condition", "subject"]].first()
-    out["condition"] = first.condition.to_numpy()
-    out["reason"] = (np.where(out.condition != "", out.condition + ": ", "")
-                     + first.subject.to_numpy() + " is " + out.effect + " in " + out["where"]
-                     + ": " + out.text_en.astype(str))
+    out["basis_badge"] = out.badge
+    out["stated_area_km2"] = out.stated
+    out["caveat"] = [_caveat(b, a, lv, s, r) for b, a, lv, s, r in zip(
+        out.badge, out.accuracy_m, out.level, out.stated, out.ratio)]
+    lead = np.where(out.condition != "", out.condition + ": ", "")
+    tail = np.select([out.verdict == "near boundary", out.verdict == "possible conflict",
+                      out.verdict == CONTEXT],
+                     [" — near the edge of the shape: check against the official delineation",
+                      " — possible conflict: check against the official delineation",
+                      " — context only: the site is outside this plan's area"], "")
+    out["reason"] = (lead + out.subject + " is " + out.effect + " in " + out["where"] + ": "
+                     + out.text_en.astype(str) + tail)
     out["citation"] = (rule.plan_id + ": " + rule.source_section.astype(str) + ", lines "
                        + rule.source_lines.astype(str)).to_numpy()
     return out[["site", *VERDICT_COLUMNS]]
 
 
-def _unknown(sites: np.ndarray, site_pos: np.ndarray, feat_pos: np.ndarray, index,
-             acts: np.ndarray) -> pd.DataFrame:
-    """An *unknown* row for each site no rule speaks to, saying why."""
+def _join_groups(values: np.ndarray, starts: np.ndarray, sep: str) -> np.ndarray:
+    """``sep``-joined strings of consecutive groups starting at ``starts`` (one C loop)."""
+    if not len(values):
+        return np.zeros(0, dtype=object)
+    lead = np.asarray(sep + pd.Series(values).astype(str), dtype=object)
+    joined = np.add.reduceat(lead, starts)
+    return np.asarray(pd.Series(joined).str.slice(len(sep)), dtype=object)
+
+
+def _unique_parts(values: np.ndarray, sep: str) -> np.ndarray:
+    """Each joined string with repeated parts dropped (first kept), computed once per
+    distinct string."""
+    codes, uniques = pd.factorize(values)
+    done = np.array([sep.join(dict.fromkeys(u.split(sep))) for u in uniques], dtype=object)
+    return done[codes] if len(codes) else np.zeros(0, dtype=object)
+
+
+def _unknown(sites: np.ndarray, site_pos: np.ndarray, feat_pos: np.ndarray, cover: np.ndarray,
+             index, acts: np.ndarray) -> pd.DataFrame:
+    """A row for each site no binding rule speaks to: *unknown* inside a plan's area (saying
+    which zones lie there), *no plan applies* outside every plan's area."""
     feats = index.features
+    plan_bit = feats.plan_id.map(index._plan_bit).to_numpy(dtype=np.int64)
     touched = pd.DataFrame({"site": site_pos, "feature": feat_pos})
-    touched = touched[touched.site.isin(sites)]
-    plans = feats.plan_id.to_numpy()[touched.feature.to_numpy()]
-    classes = feats.zone_class.to_numpy()[touched.feature.to_numpy()]
-    where = touched.assign(plan=plans, zone_class=classes).groupby("site").agg(
+    touched = touched[np.isin(touched.site.to_numpy(), sites)
+                      & ((cover[touched.site.to_numpy()] & plan_bit[touched.feature.to_numpy()])
+                         != 0)]
+    f = touched.feature.to_numpy()
+    where = touched.assign(plan=feats.plan_id.to_numpy()[f],
+                           zone_class=feats.zone_class.to_numpy()[f]).groupby("site").agg(
         plans=("plan", lambda s: ", ".join(dict.fromkeys(s))),
         classes=("zone_class", lambda s: ", ".join(dict.fromkeys(s))))
-    reasons = [f"no rule of {where.plans[s]} on {acts[s]} in the zones here "
-               f"({where.classes[s]})" if s in where.index else "outside every loaded plan"
-               for s in sites]
-    return pd.DataFrame({"site": sites, "activity": acts[sites], "verdict": "unknown",
-                         "reason": reasons}).reindex(columns=["site", *VERDICT_COLUMNS])
+    names = {bit: p.plan_id for p, bit in ((p, index._plan_bit[p.plan_id]) for p in index.plans)}
+    verdicts, reasons = [], []
+    for s in sites:
+        if cover[s] == 0:
+            verdicts.append("no plan applies")
+            reasons.append("no plan applies: the site lies outside the area of every loaded "
+                           "plan")
+        elif s in where.index:
+            verdicts.append("unknown")
+            reasons.append(f"no rule of {where.plans[s]} on {acts[s]} in the zones here "
+                           f"({where.classes[s]})")
+        else:
+            inside = ", ".join(pid for bit, pid in names.items() if cover[s] & bit)
+            verdicts.append("unknown")
+            reasons.append(f"inside the area of {inside} but in none of its zones")
+    return pd.DataFrame({"site": sites, "activity": acts[sites], "verdict": verdicts,
+                         "in_plan_area": cover[sites] != 0, "reason": reasons}
+                        ).reindex(columns=["site", *VERDICT_COLUMNS])
 
 
-def _summarise(long: pd.DataFrame, sites: gpd.GeoDataFrame, acts: np.ndarray
-               ) -> gpd.GeoDataFrame:
-    """One row per project (positional ``site`` in ``long``): its worst verdict and counts.
+def _summarise(long: pd.DataFrame, n: int, acts: np.ndarray) -> pd.DataFrame:
+    """One row per site (positional ``site`` in ``long``, ``n`` sites): its worst verdict
+    and counts.
 
-    Only unconditional rules decide the verdict; a project that only conditional rules speak
-    to is *unknown*, with those rules' conditions as its reasons and counted in
-    ``n_conditional``.
+    Only unconditional rules of a plan whose area holds the site decide the verdict; a
+    project that only conditional rules speak to is *unknown*, with those rules' conditions
+    as its reasons and counted in ``n_conditional``; ``context`` rows are left out. A site
+    outside every plan's area is *no plan applies*.
     """
-    n = len(sites)
-    conditional = long.conditional.to_numpy()
+    long = long[long.verdict.to_numpy() != CONTEXT]
+    sites = long.site.to_numpy(dtype=np.int64)
+    conditional = long.conditional.to_numpy(dtype=bool)
     firm = long[~conditional]
-    counts = pd.crosstab(firm.site, firm.verdict).reindex(
-        index=range(n), columns=list(VERDICTS), fill_value=0)
-    # rows are sorted worst first: the first firm row decides
-    worst = firm.groupby("site").verdict.first().reindex(range(n)).fillna("unknown")
-    top = firm[firm.verdict.to_numpy() == worst.to_numpy()[firm.site.to_numpy()]]
-    only_conditional = long[conditional & ~long.site.isin(firm.site).to_numpy()]
+    fs = sites[~conditional]
+    vcode = pd.Categorical(firm.verdict, categories=list(VERDICTS)).codes.astype(np.int64)
+    counts = np.zeros((n, len(VERDICTS)), dtype=np.int64)
+    np.add.at(counts, (fs, vcode), 1)
+    worst_code = np.full(n, len(VERDICTS), dtype=np.int64)
+    np.minimum.at(worst_code, fs, vcode)
+    has_firm = worst_code < len(VERDICTS)
+    worst_code[~has_firm] = VERDICTS.index("unknown")
+    top = firm[vcode == worst_code[fs]]
+    only_conditional = long[conditional & ~has_firm[sites]]
     joined = pd.concat([top, only_conditional]).groupby("site").agg(
         reasons=("reason", " | ".join), rule_ids=("rule_id", lambda s: ";".join(s.dropna())),
         caveats=("caveat", lambda s: " | ".join(dict.fromkeys(c for c in s.dropna() if c))))
     joined = joined.reindex(range(n))
-    counts.loc[only_conditional.site.unique(), "unknown"] = 1
-    n_conditional = long[conditional].groupby("site").size().reindex(range(n), fill_value=0)
-    return gpd.GeoDataFrame({
-        "activity": acts, "verdict": worst.to_numpy(),
-        **{f"n_{v.replace(' ', '_')}": counts[v].to_numpy() for v in VERDICTS},
-        "n_conditional": n_conditional.to_numpy(),
+    counts[only_conditional.site.unique(), VERDICTS.index("unknown")] = 1
+    return pd.DataFrame({
+        "activity": acts, "verdict": np.asarray(VERDICTS, dtype=object)[worst_code],
+        **{f"n_{v.replace(' ', '_')}": counts[:, i] for i, v in enumerate(VERDICTS)},
+        "n_conditional": np.bincount(sites[conditional], minlength=n),
         "rule_ids": joined.rule_ids.to_numpy(), "reasons": joined.reasons.to_numpy(),
         "caveats": joined.caveats.fillna("").to_numpy(),
-    }, geometry=sites.geometry.to_numpy(), index=sites.index, crs=sites.crs)
+    })
 
 
 def check(*args, **kwargs):

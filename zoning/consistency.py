@@ -163,9 +163,16 @@ def format_report(report: gpd.GeoDataFrame, lower: Plan, upper: Plan) -> str:
         return head + "no conflicts found."
     counts = report.severity.value_counts()
     lines = [head + ", ".join(f"{counts[s]} {s}" for s in _SEVERITY_ORDER if s in counts)]
-    schematic = {"gazetteer_buffer", "river_buffer", "schematic_corridor", "schematic_voronoi"}
+    from .model import geometry_bases
+
+    bases = geometry_bases()
+    loose = {"schematic": set(bases.index[bases.badge == "schematic"]),
+             "envelope": set(bases.index[bases.badge == "envelope"])}
     for r in report.itertuples():
-        flag = " (rests on schematic geometry)" if {r.lower_basis, r.upper_basis} & schematic else ""
+        pair = {r.lower_basis, r.upper_basis}
+        flag = (" (rests on schematic geometry)" if pair & loose["schematic"] else
+                " (rests on an envelope: the element covers only part of the drawn area)"
+                if pair & loose["envelope"] else "")
         lines.append(f"- [{r.severity}] {r.lower_name_en} ({r.lower_class}) ∩ {r.upper_name_en} "
                      f"({r.upper_class}): {r.overlap_km2:.2f} km² = {r.share_of_lower:.1%} of the "
                      f"lower element{flag}. {r.explanation}.")

@@ -151,6 +151,9 @@ def inspire_layers(plan: Plan) -> dict[str, pd.DataFrame]:
             "specificLandUse": df.zone_class.values,
             "plan_href": plan.plan_id, "officialDocument": df.source_lines.values,
             "geometryBasis": df.geometry_basis.values, "basisDetail": df.basis_detail.values,
+            "basisBadge": df.basis_badge.values,
+            "statedArea_km2": pd.to_numeric(df.get("stated_area_km2"), errors="coerce"),
+            "drawnToStated": pd.to_numeric(df.get("drawn_to_stated"), errors="coerce"),
         })
 
     zones = feats[(feats.family == "tiling") & feats.geom_type.isin(["Polygon", "MultiPolygon"])]

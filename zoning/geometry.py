@@ -21,11 +21,6 @@ from .model import CRS, EQUAL_AREA_CRS, geometry_bases
 _DENSIFY_DEG = 0.01
 
 
-#: Badges from most to least certain; a derived shape is only as certain as its least
-#: certain input.
-BADGE_ORDER = ("authoritative", "approximate", "schematic")
-
-
 @dataclass(frozen=True)
 class Resolved:
     geometry: shapely.Geometry

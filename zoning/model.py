@@ -73,9 +73,17 @@ FEATURE_COLUMNS: Mapping[str, tuple[str, str]] = MappingProxyType({
     "source_lines": ("Source lines", "Line numbers in the source document"),
     "source_text": ("Source text", "The plan's original words"),
     "geometry_basis": ("Geometry basis", "How the geometry was derived"),
-    "basis_badge": ("Basis badge", "authoritative / approximate / schematic"),
+    "basis_badge": ("Basis badge", "authoritative / approximate / envelope / schematic "
+                                   "(most to least certain)"),
     "basis_detail": ("Basis detail", "The reference data and interpretation used"),
-    "accuracy_m": ("Accuracy (m)", "Estimated positional accuracy of the geometry"),
+    "accuracy_m": ("Accuracy (m)", "Estimated positional accuracy of the geometry (empty for "
+                                   "envelopes and for shapes without one)"),
+    "stated_area_km2": ("Stated area (km²)", "The element's real size as the plan text states "
+                                             "it, where it does"),
+    "stated_area_source": ("Stated area source", "Line and words of the plan that state the "
+                                                 "size"),
+    "drawn_to_stated": ("Drawn / stated area", "Drawn area divided by the stated area (2.0 = "
+                                               "the shape is twice the real element)"),
 })
 
 
@@ -100,6 +108,41 @@ def zone_classes() -> pd.DataFrame:
 def geometry_bases() -> pd.DataFrame:
     """The geometry-basis vocabulary (``layers/geometry_basis.csv``), indexed by code."""
     return _vocabulary("geometry_basis.csv")
+
+
+@cache
+def badge_order() -> tuple[str, ...]:
+    """The geometry-basis badges from most to least certain, read from ``badge_rank`` in
+    ``layers/geometry_basis.csv`` (every basis of a badge must give it the same rank).
+
+    >>> badge_order()
+    ('authoritative', 'approximate', 'envelope', 'schematic')
+    """
+    from ._errors import ZoningError
+
+    table = geometry_bases()
+    ranks = table.groupby("badge")["badge_rank"].unique()
+    mixed = [b for b, r in ranks.items() if len(r) != 1]
+    if mixed:
+        raise ZoningError(f"layers/geometry_basis.csv: badge(s) {mixed} have more than one "
+                          "badge_rank")
+    order = sorted(ranks.index, key=lambda b: int(ranks[b][0]))
+    if len({int(ranks[b][0]) for b in order}) != len(order):
+        raise ZoningError("layers/geometry_basis.csv: two badges share a badge_rank")
+    return tuple(order)
+
+
+def least_certain(*badges: str) -> str:
+    """The least certain of ``badges`` (by :func:`badge_order`); a derived shape is never
+    more certain than its least certain input or operation."""
+    order = badge_order()
+    known = [b for b in badges if b]
+    unknown = [b for b in known if b not in order]
+    if unknown:
+        from ._errors import ZoningError
+
+        raise ZoningError(f"unknown basis badge(s) {unknown}; badges are {', '.join(order)}")
+    return max(known, key=order.index)
 
 
 @cache

@@ -38,7 +38,7 @@ from .slices import CellGrid, Slices, build_slices
 #: Columns of a query result, after the site index and before the geometry.
 QUERY_COLUMNS = (
     "plan_id", "layer", "feature_id", "name", "name_en", "zone_class", "zone_class_label",
-    "regulation", "overlap_km2", "overlap_km", "share", "geometry_basis", "basis_badge",
+    "regulation", "in_plan_area", "overlap_km2", "overlap_km", "share", "geometry_basis", "basis_badge",
     "accuracy_m", "prohibited", "restricted", "permitted", "encouraged", "required",
     "rule_ids", "rule_citations", "source_section", "source_lines", "lifecycle",
 )
@@ -222,6 +222,14 @@ class PlanIndex:
             np.bitwise_or.at(out, idx[si[keep]], bits[pi[keep]])
         return out
 
+    def in_plan_area(self, feature_pos: np.ndarray, cover: np.ndarray) -> np.ndarray:
+        """Per (site, feature) pair: whether the site lies in the area of the feature's own
+        plan. A feature outside it (a partner province, a link to a neighbour) is context
+        there, never binding."""
+        own = self.features.plan_id.map(self._plan_bit).to_numpy(dtype=np.int64)
+        return (np.asarray(cover, dtype=np.int64) & own[np.asarray(feature_pos, dtype=np.int64)]
+                ) != 0
+
     def pair_rules(self, cover: np.ndarray, feature_pos: np.ndarray,
                    cross_only: bool = False) -> pd.DataFrame:
         """Rules applying to (site, feature) pairs: ``row`` (pair position), ``rule``, ``cross``.
@@ -260,7 +268,7 @@ class PlanIndex:
         columns.update(_rule_columns(own, self.rules, n))
         columns["accuracy_m"] = pd.to_numeric(columns["accuracy_m"], errors="coerce")
         columns.update(overlap_km2=np.full(n, np.nan), overlap_km=np.full(n, np.nan),
-                       share=np.ones(n))
+                       share=np.ones(n), in_plan_area=np.ones(n, dtype=bool))
         return _two_blocks(columns, n)
 
     def rows(self, feature_pos: np.ndarray, cover: np.ndarray) -> pd.DataFrame:
@@ -454,6 +462,7 @@ def _result(index: PlanIndex, sites: gpd.GeoDataFrame, site_pos: np.ndarray,
     table = index.rows(feature_pos, cover).reset_index(drop=True)
     for col, values in measures.items():
         table[col] = values
+    table["in_plan_area"] = index.in_plan_area(feature_pos, cover)
     site_index = sites.index[site_pos]
     table.index = site_index
     table.index.name = sites.index.name or "site"
@@ -621,7 +630,9 @@ def query(sites, plans=None, *, crs=None, engine: Literal["shapely", "dask"] = "
         :data:`QUERY_COLUMNS`: plan, layer, feature and class, regulation;
         ``overlap_km2`` (polygon sites, EPSG:6933), ``overlap_km`` (line sites, geodesic),
         ``share`` of the site inside the feature; ``geometry_basis`` / ``basis_badge`` /
-        ``accuracy_m`` of the feature; the activities the plan's rules prohibit / restrict /
+        ``accuracy_m`` of the feature; ``in_plan_area``: whether the site lies in the area
+        of the feature's own plan (a feature outside it is context, not binding there); the
+        activities the plan's rules prohibit / restrict /
         permit / encourage / require there with ``rule_ids`` and ``rule_citations``. The
         geometry is the part of the site inside the feature. Sites that touch nothing are
         absent.
@@ -661,10 +672,12 @@ def query_point(lon: float, lat: float, plans=None) -> pd.DataFrame:
     index = plan_index(plans)
     members = index.slices.members_at(lon, lat)
     cover = 0
-    if (index.cross_mask[members] != 0).any():
+    if len(members):
         for plan in index.extents.members_at(lon, lat):
             cover |= 1 << int(plan)
-    table = index.rows(members, np.full(len(members), cover, dtype=np.int64))
+    covers = np.full(len(members), cover, dtype=np.int64)
+    table = index.rows(members, covers)
+    table["in_plan_area"] = index.in_plan_area(members, covers)
     table.index = pd.Index(np.zeros(len(table), dtype=np.int64), name="site")
     return table
 

@@ -96,6 +96,15 @@ class _Modifiers(_Strict):
     buffer_km: float | None = Field(default=None, gt=0, le=500)
     clip: str | None = None
     accuracy_m: float | None = Field(default=None, ge=0)
+    #: The drawn shape is an envelope: an area the text says the element mainly lies within,
+    #: not the element's own footprint (basis ``envelope``).
+    envelope: bool = False
+
+
+class StatedArea(Source):
+    """The element's real size as the plan states it: ``km2`` and the line that says so."""
+
+    km2: float = Field(gt=0)
 
 
 class PlanAreaRecipe(_Modifiers):
@@ -140,7 +149,9 @@ class ElevationBandRecipe(_Modifiers):
 
 class FeaturesRecipe(_Modifiers):
     recipe: Literal["features"]
-    of: list[FEATURE_REF] = Field(min_length=1)
+    #: Features of the plan; ``plan_area`` may stand for the whole plan area (a remainder:
+    #: ``of: [plan_area, layer/a, layer/b], op: difference``).
+    of: list[Union[Literal["plan_area"], FEATURE_REF]] = Field(min_length=1)
     op: Literal["union", "intersection", "difference"] = "union"
 
 
@@ -167,6 +178,7 @@ class FeatureSpec(_Strict):
     source: Source
     geometry: Recipe
     basis_detail: str = ""
+    stated_area: StatedArea | None = None
     attributes: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
 
     @field_validator("attributes")
@@ -304,6 +316,10 @@ class RuleSpec(_Strict):
     applies_to: RuleTarget
     effect: Literal[RULE_EFFECTS]  # type: ignore[valid-type]
     activities: list[str] = Field(min_length=1)
+    #: The kind of land or object inside the zone the rule is aimed at, as the condition
+    #: "if the site is …" (``Class-I forest land or sub-alpine meadow``); empty when the rule
+    #: binds the whole zone. A scoped rule is reported as conditional, never deciding alone.
+    applies_if: str = ""
     text: str = Field(min_length=1)
     text_en: str = Field(min_length=1)
     source: Source
@@ -891,7 +907,18 @@ def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]
             why = cite(doc, feat.source, feat.source.text)
             if why:
                 add(key, feat.id, why)
+            if feat.stated_area is not None:
+                why = cite(doc, feat.stated_area, feat.stated_area.text)
+                if why or not feat.stated_area.text.strip():
+                    add(key, feat.id, "stated_area: " + (why or "text (the plan's words "
+                                                               "stating the size) is empty"))
+                if layer.geometry_type != "polygon":
+                    add(key, feat.id, "stated_area is only meaningful in polygon layers")
             g = feat.geometry
+            if g.envelope and g.recipe in ("place", "corridor", "river", "tessellation_cell",
+                                           "elevation_band", "file"):
+                add(key, feat.id, f"envelope: true needs an admin_units, plan_area or features "
+                                  f"recipe, not {g.recipe!r}")
             point_or_line = g.recipe in ("place", "corridor", "river")
             if layer.geometry_type == "polygon" and point_or_line and g.buffer_km is None:
                 add(key, feat.id, f"recipe {g.recipe!r} in a polygon layer needs buffer_km")
@@ -950,7 +977,7 @@ def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]
                         add(key, feat.id, str(exc))
             elif g.recipe == "features":
                 for ref in g.of:
-                    if ref not in feature_keys:
+                    if ref not in feature_keys and ref != "plan_area":
                         add(key, feat.id, f"unknown feature {ref!r} in 'of'")
             elif g.recipe == "file":
                 path = (src.folder / g.path)

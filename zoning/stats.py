@@ -20,7 +20,7 @@ import shapely
 from ._errors import ZoningError
 from .geometry import area_km2
 from .inputs import prepare
-from .model import CRS, Plan
+from .model import CRS, Plan, least_certain
 from .query import plan_index, resolve_plans
 from .slices import Slices, build_slices
 
@@ -41,7 +41,6 @@ ABOUT_TOLERANCE = 0.1
 _COMPARE = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt,
             "=": lambda a, b: np.isclose(a, b, rtol=1e-3),
             "~": lambda a, b: abs(a - b) <= ABOUT_TOLERANCE * abs(b)}
-_BADGE_RANK = {"authoritative": 0, "approximate": 1, "schematic": 2}
 
 
 def slices_of(plans=None) -> Slices:
@@ -291,7 +290,7 @@ def verify_indicators(plan: Plan | str) -> pd.DataFrame:
             if len(chosen) == 0:
                 rec["status"] = f"no features of class {code}"
             else:
-                rec["basis"] = max(chosen.basis_badge, key=lambda b: _BADGE_RANK.get(b, 1))
+                rec["basis"] = least_certain(*chosen.basis_badge)
                 value, status = _measure(kind, chosen, str(row.unit), extent_km2)
                 rec["measured"], rec["status"] = value, status
         if pd.notna(rec["measured"]) and pd.notna(target):

@@ -88,7 +88,9 @@ def markers() -> pd.DataFrame:
 
 @cache
 def badges() -> pd.DataFrame:
-    """Geometry-basis badges (``styles/badges.csv``): colour and labels."""
+    """Geometry-basis badges (``styles/badges.csv``): colour, labels and how shapes of that
+    badge are drawn (``draw_hatch``: a light hatch in the class colour instead of the class's
+    own fill — envelopes are outline and hatch, so no one takes them for a delineated line)."""
     return _read("badges.csv", "badge")
 
 

@@ -1,16 +1,14 @@
 """Plan statistics: what is encoded, and how each numeric target compares with the layers.
 
 A reader should see at once which parts of a plan rest on authoritative geometry and which
-are approximate or schematic, and how far a measured value can be trusted.
+are approximate, envelopes or schematic, and how far a measured value can be trusted.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from .model import Plan
-
-BADGES = ("authoritative", "approximate", "schematic")
+from .model import Plan, badge_order
 
 
 def feature_counts(plan: Plan) -> pd.DataFrame:
@@ -35,13 +33,13 @@ def feature_counts(plan: Plan) -> pd.DataFrame:
     grouped = feats.groupby(["layer", "zone_class"], sort=True)
     out = grouped.size().rename("features").to_frame()
     badges = pd.crosstab([feats.layer, feats.zone_class], feats.basis_badge)
-    for badge in BADGES:
+    for badge in badge_order():
         out[badge] = badges[badge] if badge in badges else 0
     out["area_km2"] = grouped.area_km2.sum(min_count=1).round(1)
     out["length_km"] = grouped.length_km.sum(min_count=1).round(1)
     out = out.reset_index()
     out.insert(0, "plan_id", plan.plan_id)
-    out[list(BADGES)] = out[list(BADGES)].fillna(0).astype(int)
+    out[list(badge_order())] = out[list(badge_order())].fillna(0).astype(int)
     return out
 
 
@@ -63,7 +61,7 @@ def plan_statistics(plan: Plan) -> dict[str, pd.DataFrame]:
     n = int(counts.features.sum())
     totals = pd.DataFrame([{
         "plan_id": plan.plan_id, "layers": len(plan.layers), "features": n,
-        **{f"{b}_share": round(counts[b].sum() / n, 3) if n else 0.0 for b in BADGES},
+        **{f"{b}_share": round(counts[b].sum() / n, 3) if n else 0.0 for b in badge_order()},
         "rules": len(plan.tables["rules"]), "statements": len(plan.tables["statements"]),
         "indicator_rows": len(plan.tables["indicators"]),
         "indicators_measured": int(targets["measured"].notna().sum()) if len(targets) else 0,
@@ -76,6 +74,7 @@ def format_statistics(stats: dict[str, pd.DataFrame]) -> str:
     t = stats["totals"].iloc[0]
     lines = [f"{t.plan_id}: {t.features} features in {t.layers} layers — "
              f"{t.authoritative_share:.0%} authoritative, {t.approximate_share:.0%} approximate, "
+             f"{t.envelope_share:.0%} envelope, "
              f"{t.schematic_share:.0%} schematic; {t.rules} rules, {t.statements} statements, "
              f"{t.indicator_rows} indicator rows ({t.indicators_measured} measurable from layers)",
              "", stats["features"].drop(columns="plan_id").to_string(index=False)]

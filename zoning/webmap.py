@@ -9,7 +9,7 @@ online base map.
 The map shows every layer in a tree grouped by plan and theme, a legend of the visible
 classes in English and the plan language, popups with the original and English names,
 class, regulation, the rules that apply, the citation and the geometry-basis badge
-(authoritative / approximate / schematic), a place search, a language switch and a scale bar.
+(authoritative / approximate / envelope / schematic), a place search, a language switch and a scale bar.
 
 Geometry is made light for the screen (:class:`WebTopology`, :func:`simplify_for_web`):
 coordinates are rounded to what the detail zoom can show, every boundary shared between
@@ -616,7 +616,8 @@ def _plan_payload(plan: Plan, topology: WebTopology) -> dict:
                 "rules": sorted(set(by_class.get(row.zone_class, []))
                                 | set(by_feature.get(row.feature_id, []))),
             }
-            for measure, digits in (("area_km2", 2), ("length_km", 1)):
+            for measure, digits in (("area_km2", 2), ("length_km", 1), ("stated_area_km2", 2),
+                                    ("drawn_to_stated", 2)):
                 value = _clean(getattr(row, measure, None))
                 if value is not None:
                     props[measure] = round(value, digits)
@@ -725,7 +726,8 @@ def map_data(plans: list[Plan], *, zoom: int = DETAIL_ZOOM, simplify: bool = Tru
         "hatches": {h: styles.hatch_angles(h) for h in styles.hatches().index},
         "markers": styles.markers()["svg_path"].to_dict(),
         "badges": {b: {"colour": r["colour"], "label": _labels(r),
-                       "description": r["description_en"]}
+                       "description": r["description_en"],
+                       "hatch": r.get("draw_hatch", "")}
                    for b, r in styles.badges().iterrows()},
         "ui": {k: {lang: v for lang, v in r.items() if v} for k, r in
                styles.ui_strings().iterrows()},

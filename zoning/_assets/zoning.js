@@ -209,6 +209,28 @@
       });
       defs.appendChild(p);
     });
+    // Badges drawn with a hatch (envelopes): a light hatch in each class's stroke colour.
+    Object.keys(this.data.badges).forEach(function (badge) {
+      var h = self.data.badges[badge].hatch;
+      if (!h) { return; }
+      Object.keys(self.data.classes).forEach(function (code) {
+        var s = self.data.classes[code];
+        var p = document.createElementNS(SVGNS, 'pattern');
+        p.setAttribute('id', 'zoning-badge-' + badge + '-' + code);
+        p.setAttribute('patternUnits', 'userSpaceOnUse');
+        p.setAttribute('width', size * 2);
+        p.setAttribute('height', size * 2);
+        p.setAttribute('patternTransform', 'rotate(' + (-self.data.hatches[h][0]) + ')');
+        var line = document.createElementNS(SVGNS, 'line');
+        line.setAttribute('x1', 0); line.setAttribute('y1', size);
+        line.setAttribute('x2', size * 2); line.setAttribute('y2', size);
+        line.setAttribute('stroke', s.stroke);
+        line.setAttribute('stroke-width', '0.8');
+        line.setAttribute('stroke-opacity', '0.6');
+        p.appendChild(line);
+        defs.appendChild(p);
+      });
+    });
     svg.appendChild(defs);
     this.container.appendChild(svg);
   };
@@ -232,8 +254,9 @@
     return name;
   };
 
-  ZoningMap.prototype.pathOptions = function (code, css, geometryType, group) {
+  ZoningMap.prototype.pathOptions = function (code, css, geometryType, group, badge) {
     var s = this.classStyle(code);
+    var b = this.data.badges[badge] || {};
     var opts = {
       pane: this.pane(s.z, group), color: s.stroke, weight: s.weight, opacity: 1,
       dashArray: s.dash || null, lineCap: 'round', lineJoin: 'round',
@@ -241,6 +264,10 @@
     };
     if (geometryType === 'line') {
       opts.fill = false;
+    } else if (b.hatch && this.data.classes[code]) {
+      opts.fillColor = 'url(#zoning-badge-' + badge + '-' + code + ')';
+      opts.fillOpacity = 1;
+      opts.className += ' zoning-badge-shape-' + badge;
     } else if (s.hatch) {
       opts.fillColor = 'url(#zoning-hatch-' + code + ')';
       opts.fillOpacity = 1;
@@ -408,10 +435,11 @@
           });
           layer = parts.length === 1 ? parts[0] : L.featureGroup(parts);
         } else if (f.g.type === 'MultiLineString') {
-          layer = L.polyline(latlngs, self.pathOptions(p.zone_class, spec.css, 'line', spec.group));
+          layer = L.polyline(latlngs, self.pathOptions(p.zone_class, spec.css, 'line', spec.group,
+                                                       p.badge));
         } else {
           layer = L.polygon(latlngs, self.pathOptions(p.zone_class, spec.css, 'polygon',
-                                                      spec.group));
+                                                      spec.group, p.badge));
         }
         // Hovering names the feature; a click asks "what's here?" at the pointer.
         layer.bindTooltip(self.tooltip(plan, p), { sticky: true, className: 'zoning-tooltip' });
@@ -505,6 +533,13 @@
           esc(r.lines) + ')</small></li>';
       });
       html += '</ul></div>';
+    }
+    if (p.stated_area_km2) {
+      accuracy += '<div class="zp-stated">' + this.uiHtml('drawn_area', lang) + ' ' +
+        esc(Number(p.area_km2).toLocaleString('en')) + ' km² · ' +
+        this.uiHtml('stated_area', lang) + ' ' +
+        esc(Number(p.stated_area_km2).toLocaleString('en')) + ' km²' +
+        (p.drawn_to_stated ? ' (' + esc(p.drawn_to_stated) + '×)' : '') + '</div>';
     }
     var source = '<span' + this.langAttrs(lang) + '>' + esc(p.section) +
       '</span>, ' + this.uiHtml('lines', lang) + ' ' + esc(p.lines) + ' <small>(' +
