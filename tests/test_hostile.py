@@ -627,10 +627,20 @@ GEOD_DENSIFY_DEG = 0.001      # the geodesic reference follows lon/lat-straight 
 
 
 def _geodesic_km2(geom) -> float:
+    """Geodesic area on the WGS 84 ellipsoid: each ring densified and measured on its own
+    (|exterior| minus |holes|), so the rings' winding cannot cancel parts out."""
     import pyproj
 
     geod = pyproj.Geod(ellps="WGS84")
-    return abs(geod.geometry_area_perimeter(shapely.segmentize(geom, GEOD_DENSIFY_DEG))[0]) / 1e6
+
+    def ring_m2(ring) -> float:
+        xy = shapely.get_coordinates(shapely.segmentize(ring, GEOD_DENSIFY_DEG))
+        return abs(geod.polygon_area_perimeter(xy[:, 0], xy[:, 1])[0])
+
+    total = 0.0
+    for part in shapely.get_parts(geom):
+        total += ring_m2(part.exterior) - sum(ring_m2(hole) for hole in part.interiors)
+    return total / 1e6
 
 
 def test_long_straight_lon_lat_edges_are_measured_within_1e5():
