@@ -81,3 +81,6 @@ def browser():
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+#: Run by /usr/bin/python3 (Debian's QGIS) from tests/test_qgis_project.py, never imported here.
+collect_ignore = ["qgis_probe.py"]
