@@ -22,9 +22,9 @@ site 0: 1 zone of 1 plan
 from __future__ import annotations
 
 import math
-import textwrap
 
 import pandas as pd
+from rich.cells import cell_len
 
 from .model import RULE_EFFECTS
 
@@ -36,10 +36,38 @@ def _text(value) -> str:
 
 
 def _wrap(text: str, width: int, indent: int, hang: int = 2) -> list[str]:
-    """``text`` wrapped at ``width``, first line at ``indent``, the rest ``hang`` deeper."""
-    return textwrap.wrap(text, width=max(width, indent + 20), initial_indent=" " * indent,
-                         subsequent_indent=" " * (indent + hang), break_long_words=True,
-                         break_on_hyphens=False) or [" " * indent]
+    """``text`` wrapped at ``width`` terminal columns, first line at ``indent``, the rest
+    ``hang`` deeper. Widths are display cells (a Chinese character takes two), words break
+    at spaces, and a word longer than a line (a Chinese name has no spaces) between
+    characters."""
+    width = max(width, indent + hang + 4)
+    lines: list[str] = []
+    line, room = " " * indent, width - indent
+    for word in text.split():
+        need = cell_len(word) + (0 if line.strip() == "" else 1)
+        if need <= room:
+            line += ("" if line.strip() == "" else " ") + word
+            room -= need
+            continue
+        if line.strip() and cell_len(word) <= width - indent - hang:
+            lines.append(line)
+            line, room = " " * (indent + hang), width - indent - hang
+        elif line.strip():                    # too long for any line: go on from here
+            line += " "
+            room -= 1
+        while cell_len(word) > room:
+            cut, used = 0, 0
+            while cut < len(word) and used + cell_len(word[cut]) <= room:
+                used += cell_len(word[cut])
+                cut += 1
+            lines.append(line + word[:cut])
+            word = word[cut:]
+            line, room = " " * (indent + hang), width - indent - hang
+        line += word
+        room -= cell_len(word)
+    if line.strip() or not lines:
+        lines.append(line)
+    return lines
 
 
 def badge_text(badge: str, accuracy_m=None) -> str:
@@ -148,19 +176,24 @@ def format_table(table: pd.DataFrame, columns: list[str], width: int = 80,
     view = table[columns].head(limit) if limit else table[columns]
     cells = [[_cell(v) for v in row] for row in view.itertuples(index=False)]
     header = list(columns)
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(header)]
+    widths = [max([cell_len(h)] + [cell_len(r[i]) for r in cells]) for i, h in enumerate(header)]
     room = width - 2 * (len(widths) - 1)
     while sum(widths) > room and max(widths) > 8:
         widths[widths.index(max(widths))] -= 1
     out = []
     for row in [header] + cells:
-        wrapped = [textwrap.wrap(v, w, break_long_words=True) or [""] for v, w in zip(row, widths)]
+        wrapped = [[part.strip() for part in _wrap(v, w, 0, 0)] if v else [""]
+                   for v, w in zip(row, widths)]
         for k in range(max(map(len, wrapped))):
-            out.append("  ".join((col[k] if k < len(col) else "").ljust(w)
+            out.append("  ".join(_pad(col[k] if k < len(col) else "", w)
                                  for col, w in zip(wrapped, widths)).rstrip())
     if limit and len(table) > limit:
         out.append(f"… {len(table) - limit} more rows (all of them with --format csv or --out)")
     return "\n".join(out)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - cell_len(text))
 
 
 def _cell(value) -> str:
