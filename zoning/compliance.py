@@ -334,27 +334,9 @@ def _pregroup_points(index, geoms: np.ndarray, acts: np.ndarray):
     has_inner = footprint & ~shapely.is_missing(inner) & speaks
     sig1 = np.zeros(n, dtype=np.uint64)
     sig2 = np.zeros(n, dtype=np.uint64)
-    inside = np.flatnonzero(scode >= 0)
-    if len(inside) and has_inner.any():
-        sl = scode[inside]
-        counts = slices.member_ptr[sl + 1] - slices.member_ptr[sl]
-        pts = np.repeat(inside, counts)
-        offsets = np.repeat(slices.member_ptr[sl] - np.cumsum(counts) + counts, counts)
-        feats = slices.member_idx[np.arange(counts.sum()) + offsets]
-        keep = has_inner[feats]
-        pts, feats = pts[keep], feats[keep]
-        if len(pts):
-            # A cell the grid does not mark as a boundary cell has no boundary in it or in its
-            # eight neighbours, so its points lie at least one cell width from every edge:
-            # firmly inside each footprint whose accuracy is less than that.
-            accuracy = pd.to_numeric(index.features.accuracy_m, errors="coerce").fillna(
-                0).to_numpy()
-            firm = accuracy[feats] * 1.05 < _cell_width_m(slices.cell, y[pts])
-            test = np.flatnonzero(~firm)
-            firm[test] = shapely.intersects_xy(inner[feats[test]], x[pts[test]], y[pts[test]])
-            code = feats.astype(np.int64) * 4 + np.where(firm, FIRM, NEAR)
-            np.add.at(sig1, pts, _mix(code, 1))
-            np.add.at(sig2, pts, _mix(code, 2))
+    if has_inner.any():
+        _add_footprint_depth(index, np.flatnonzero(scode >= 0), scode, has_inner, inner, x, y,
+                             sig1, sig2, grid_cells=True)
     # Points in cells a boundary crosses: the (small, prepared) faces of the slices decide;
     # a point on no line or point feature and inside exactly one face is in that face's
     # slice like any other. The rest (on an edge, on a line) stay on their own.
@@ -378,27 +360,49 @@ def _pregroup_points(index, geoms: np.ndarray, acts: np.ndarray):
         scode = scode.copy()
         scode[bnd] = resolved
         if has_inner.any():
-            # footprint depth of the points now placed in a slice
-            placed = bnd[one & (resolved >= 0)]
-            if len(placed):
-                sl = scode[placed]
-                counts = slices.member_ptr[sl + 1] - slices.member_ptr[sl]
-                pts = np.repeat(placed, counts)
-                offsets = np.repeat(slices.member_ptr[sl] - np.cumsum(counts) + counts, counts)
-                feats = slices.member_idx[np.arange(counts.sum()) + offsets]
-                keep = has_inner[feats]
-                pts, feats = pts[keep], feats[keep]
-                if len(pts):
-                    firm = shapely.intersects_xy(inner[feats], x[pts], y[pts])
-                    code = feats.astype(np.int64) * 4 + np.where(firm, FIRM, NEAR)
-                    np.add.at(sig1, pts, _mix(code, 1))
-                    np.add.at(sig2, pts, _mix(code, 2))
+            # footprint depth of the points now placed in a slice (exactly: a boundary is near)
+            _add_footprint_depth(index, bnd[one & (resolved >= 0)], scode, has_inner, inner,
+                                 x, y, sig1, sig2, grid_cells=False)
     where = np.where(scode >= 0, scode, np.where(scode == -1, -1, -3 - np.arange(n)))
     act_code, _ = pd.factorize(acts)
     key = pd.DataFrame({"where": where, "act": act_code, "cover": cover, "a": sig1, "b": sig2})
     group = key.groupby(list(key.columns), sort=False).ngroup().to_numpy()
     _, first = np.unique(group, return_index=True)
     return group, first[np.argsort(group[first])]
+
+
+def _add_footprint_depth(index, placed: np.ndarray, scode: np.ndarray, has_inner: np.ndarray,
+                         inner: np.ndarray, x: np.ndarray, y: np.ndarray, sig1: np.ndarray,
+                         sig2: np.ndarray, grid_cells: bool) -> None:
+    """Add to each placed point's signature whether it is firmly inside (:data:`FIRM`) or near
+    the edge of (:data:`NEAR`) each footprint of its slice.
+
+    With ``grid_cells`` the points lie in cells the grid does not mark as boundary cells: no
+    boundary is in such a cell or its eight neighbours, so its points lie at least one cell
+    width from every edge — firmly inside each footprint whose accuracy is less than that,
+    with no point-in-polygon test.
+    """
+    if not len(placed):
+        return
+    slices = index.slices
+    sl = scode[placed]
+    counts = slices.member_ptr[sl + 1] - slices.member_ptr[sl]
+    pts = np.repeat(placed, counts)
+    offsets = np.repeat(slices.member_ptr[sl] - np.cumsum(counts) + counts, counts)
+    feats = slices.member_idx[np.arange(counts.sum()) + offsets]
+    keep = has_inner[feats]
+    pts, feats = pts[keep], feats[keep]
+    if not len(pts):
+        return
+    firm = np.zeros(len(pts), dtype=bool)
+    if grid_cells:
+        accuracy = pd.to_numeric(index.features.accuracy_m, errors="coerce").fillna(0).to_numpy()
+        firm = accuracy[feats] * 1.05 < _cell_width_m(slices.cell, y[pts])
+    test = np.flatnonzero(~firm)
+    firm[test] = shapely.intersects_xy(inner[feats[test]], x[pts[test]], y[pts[test]])
+    code = feats.astype(np.int64) * 4 + np.where(firm, FIRM, NEAR)
+    np.add.at(sig1, pts, _mix(code, 1))
+    np.add.at(sig2, pts, _mix(code, 2))
 
 
 def _cell_width_m(cell_deg: float, lat: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ failing or killed export leaves the previous output intact. The class crosswalks
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -81,14 +82,28 @@ def _write_layers(layers: dict[str, pd.DataFrame], path: Path) -> Path:
     return path
 
 
-def _write_folder(plan: Plan, path: Path, fmt: str) -> Path:
-    driver, suffix = _FOLDER_FORMATS[fmt]
+@contextlib.contextmanager
+def _staged_folder(path: Path):
+    """A new folder next to ``path``, swapped in for it when the block succeeds; on any failure
+    it is removed and the previous output is left as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp",
                                 dir=path.parent))
     tmp.chmod(0o755)
     try:
+        yield tmp
+        replace_folder(tmp, path)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, (ZoningError, KeyboardInterrupt, SystemExit)):
+            raise
+        raise ExportError(f"export to {path} failed ({exc}); any previous output is intact") from exc
+
+
+def _write_folder(plan: Plan, path: Path, fmt: str) -> Path:
+    driver, suffix = _FOLDER_FORMATS[fmt]
+    with _staged_folder(path) as tmp:
         for name, gdf in plan.layers.items():
             target = tmp / f"{name}{suffix}"
             if driver is None:
@@ -104,12 +119,6 @@ def _write_folder(plan: Plan, path: Path, fmt: str) -> Path:
         (tmp / "plan.json").write_text(json.dumps(
             {k: v for k, v in plan.meta.items() if k != "extent_wkt"}, ensure_ascii=False,
             indent=2, default=str), encoding="utf-8")
-        replace_folder(tmp, path)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, (ZoningError, KeyboardInterrupt, SystemExit)):
-            raise
-        raise ExportError(f"export to {path} failed ({exc}); any previous output is intact") from exc
     return path
 
 
@@ -339,22 +348,11 @@ def write_cn_mnr(plan: Plan, path: str | Path, profile: str = "county", crs: str
                 pyogrio.write_dataframe(gdf, tmp, layer=name, driver="GPKG", promote_to_multi=True)
             _declare_gpkg_lengths(tmp, {n: profile_fields(profile, n) for n in layers})
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_leftovers(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp",
-                                dir=path.parent))
-    tmp.chmod(0o755)
-    try:
+    with _staged_folder(path) as tmp:
         for name, gdf in layers.items():
             pyogrio.write_dataframe(gdf, tmp / f"{name}.shp", driver="ESRI Shapefile",
                                     encoding=encoding, promote_to_multi=True)
             _set_dbf_widths(tmp / f"{name}.dbf", profile_fields(profile, name), encoding)
-        replace_folder(tmp, path)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, (ZoningError, KeyboardInterrupt, SystemExit)):
-            raise
-        raise ExportError(f"export to {path} failed ({exc}); any previous output is intact") from exc
     return path
 
 
