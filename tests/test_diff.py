@@ -263,8 +263,8 @@ def test_authoritative_red_line_in_shanxi(plans):
     lost = geodesic_km2(shapely.difference(envelope, official))
     assert f.area_lost_km2 == pytest.approx(lost, rel=REL) and f.area_gained_km2 == 0
     assert f.new_area_km2 == pytest.approx(geodesic_km2(official), rel=REL)
-    # the red line states its delineated size: 34,100 km²
-    assert f.stated_column == "delineated_km2" and f.stated_km2 == 34100
+    # the red line states its delineated size: 34,100 km² (the precision model's attribute)
+    assert f.stated_column == "stated_area_km2" and f.stated_km2 == 34100
     ratio = geodesic_km2(official) / 34100
     assert f.stated_ratio == pytest.approx(ratio, rel=REL)
     assert f.stated_met is True and abs(ratio - 1) <= STATED_SIZE_TOLERANCE
