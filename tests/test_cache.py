@@ -33,6 +33,15 @@ def test_a_value_is_computed_once_then_read_back(cache_dir):
     assert not list(cache_dir.glob(".*"))                         # no temporary file left
 
 
+def test_a_new_entry_replaces_the_older_ones_of_the_same_name(cache_dir):
+    cache.cached("plan", "sources v1", lambda: 1, name="cn-yongji-2035")
+    cache.cached("plan", "other plan", lambda: 2, name="cn-shanxi-2035")
+    cache.cached("plan", "sources v2", lambda: 3, name="cn-yongji-2035")
+    left = sorted(p.name.rsplit("-", 1)[0] for p in cache_dir.glob("plan-*.pickle"))
+    assert left == ["plan-cn-shanxi-2035", "plan-cn-yongji-2035"]
+    assert cache.cached("plan", "sources v2", lambda: 0, name="cn-yongji-2035") == 3
+
+
 def test_warnings_of_the_computation_are_said_again_when_read_back(cache_dir):
     def compute():
         warnings.warn("plan x left out", UserWarning)

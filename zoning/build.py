@@ -359,7 +359,8 @@ def _tables(src: PlanSource, layers: dict[str, gpd.GeoDataFrame]) -> dict[str, p
 
 @lru_cache(maxsize=16)
 def _load_cached(plan_id: str, key: str) -> Plan:
-    return cached("plan", key, lambda: build_plan(plan_id), label=f"building plan {plan_id}")
+    return cached("plan", key, lambda: build_plan(plan_id), label=f"building plan {plan_id}",
+                  name=plan_id)
 
 
 def load(plan_id: str) -> Plan:

@@ -20,6 +20,7 @@ computed one said.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pickle
@@ -93,15 +94,17 @@ def fingerprint(plan_id: str, layers_dir: Path | None = None) -> str:
     return _MEMO[memo_key][1]
 
 
-def _path(kind: str, key: str) -> Path | None:
+def _path(kind: str, key: str, name: str) -> Path | None:
     folder = settings.cache_dir
     if folder is None:
         return None
-    return Path(folder) / f"{kind}-{hashlib.sha256(key.encode()).hexdigest()[:32]}.pickle"
+    stem = f"{kind}-{name}-" if name else f"{kind}-"
+    return Path(folder) / f"{stem}{hashlib.sha256(key.encode()).hexdigest()[:32]}.pickle"
 
 
 def cached(kind: str, key: str, compute: Callable[[], T],
-           stored: Callable[[T], object] | None = None, label: str = "") -> T:
+           stored: Callable[[T], object] | None = None, label: str = "",
+           name: str = "") -> T:
     """The value stored under (``kind``, ``key``), computing and storing it when absent.
 
     Parameters
@@ -117,8 +120,12 @@ def cached(kind: str, key: str, compute: Callable[[], T],
         parts worth keeping; it must unpickle to the value.
     label : str
         What is being made, for the progress display (:attr:`Settings.progress`).
+    name : str
+        What the entry is of (a plan id, a set of plans): storing an entry removes the older
+        entries of the same kind and name, so sources edited or a toolkit upgraded do not
+        leave stale builds behind.
     """
-    path = _path(kind, key)
+    path = _path(kind, key, name)
     if path is not None and path.is_file():
         try:
             with open(path, "rb") as f:
@@ -137,6 +144,11 @@ def cached(kind: str, key: str, compute: Callable[[], T],
         warnings.warn(message, category, stacklevel=3)
     if path is not None:
         _store(path, (key, messages, value if stored is None else stored(value)))
+        if name:
+            for older in path.parent.glob(f"{kind}-{name}-*.pickle"):
+                if older != path:
+                    with contextlib.suppress(OSError):
+                        older.unlink()
     return value
 
 

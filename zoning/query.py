@@ -13,6 +13,7 @@ point, through a :class:`~zoning.slices.CellGrid`.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import warnings
@@ -407,9 +408,11 @@ def plan_index(plans=None) -> PlanIndex:
         key = "|".join(f"{pid}:{fingerprint(pid)}" for pid in ids) + f"|all={plans is None}"
         memory_key = ("ids", key)
         if memory_key not in _INDEX_CACHE:
+            name = "all" if plans is None else hashlib.sha256(
+                ",".join(ids).encode()).hexdigest()[:12]
             index = cached("index", key, lambda: _build_index(tuple(resolve_plans(plans)))
                            .warm(), stored=PlanIndex.stored,
-                           label="building the query index")
+                           label="building the query index", name=name)
             _INDEX_CACHE[memory_key] = index
         _INDEX_CACHE.move_to_end(memory_key)
         return _INDEX_CACHE[memory_key]
