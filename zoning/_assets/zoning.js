@@ -374,26 +374,26 @@
         if (zoom < c.z || zoom > c.max_z) { continue; }
         var ll = L.latLng(l[1] / scale, l[0] / scale);
         if (!view.contains(ll)) { continue; }
-        var pt = map.latLngToContainerPoint(ll);
-        var lines = self.language === 'both' && l[4] ? 2 : 1;
-        var text = self.language === 'en' || !l[4] ? l[3] :
-          (self.language === 'local' ? l[4] : (l[4].length > l[3].length ? l[4] : l[3]));
-        var w = text.length * c.size * 0.62 + 10, h = lines * c.size * 1.25;
-        var box = [pt.x - w / 2, pt.y - h, pt.x + w / 2, pt.y + 4];
-        var clash = placed.some(function (b) {
-          return box[0] < b[2] && b[0] < box[2] && box[1] < b[3] && b[1] < box[3];
-        });
-        if (clash) { continue; }
-        placed.push(box);
         var html = '<div class="zoning-base-label zoning-base-' + esc(c.kind) + '" data-z="' +
           esc(c.z) + '" style="font-size:' + esc(c.size) + 'px;color:' + esc(c.colour) + '">' +
           (l[4] ? '<span class="zl-local"' + self.langAttrs(primary) + '>' + esc(l[4]) +
             '</span>' : '') +
           '<span class="' + (l[4] ? 'zl-en' : 'zl-any') + '">' + esc(l[3]) + '</span></div>';
-        L.marker(ll, {
+        var marker = L.marker(ll, {
           pane: 'zoning-base-labels', interactive: false, keyboard: false,
           icon: L.divIcon({ html: html, className: 'zoning-base-label-icon', iconSize: null })
         }).addTo(group);
+        // The label's own box as drawn (its script, font, case and language lines), with a
+        // 2 px margin: one that would touch a label already placed waits for a closer zoom.
+        var el = marker.getElement(), shown = el && el.firstChild;
+        var r = shown ? shown.getBoundingClientRect() : null;
+        if (!r || !r.width) { group.removeLayer(marker); continue; }
+        var box = [r.left - 2, r.top - 2, r.right + 2, r.bottom + 2];
+        var clash = placed.some(function (b) {
+          return box[0] < b[2] && b[0] < box[2] && box[1] < b[3] && b[1] < box[3];
+        });
+        if (clash) { group.removeLayer(marker); continue; }
+        placed.push(box);
       }
     }
     map.on('zoomend moveend', refresh);
