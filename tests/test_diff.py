@@ -4,6 +4,7 @@ revision of ``layers/`` and a GeoPackage round trip."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from dataclasses import replace
@@ -392,6 +393,27 @@ def test_write_diff_gives_a_geopackage_of_change_polygons_and_an_offline_map(
     fid = "cn-yongji-2035/central_urban_area/central-urban-area"
     assert data["features"]["old"][fid]["badge"] == "schematic"
     assert data["features"]["new"][fid]["badge"] == "authoritative"
+
+
+def test_a_hostile_name_cannot_end_the_diff_maps_data(yongji, moved_yongji, tmp_path):
+    """The diff map embeds its data the way the plan maps do: no name can close the element
+    or open an HTML comment that swallows the rest of the page."""
+    import re
+
+    plan, _, _ = moved_yongji
+    hostile = '<!--<script>alert(1)</script>"><img src=x onerror=alert(2)>'
+    layer = plan["central_urban_area"]
+    layer["name"] = hostile
+    layers = dict(plan.layers)
+    layers["central_urban_area"] = layer
+    named = replace(plan, layers=MappingProxyType(layers))
+    html = zoning.write_diff(diff(yongji, named), tmp_path / "out")["map"].read_text(
+        encoding="utf-8")
+    (payload,) = re.findall(r'<script type="application/json" id="zoning_diff[^"]*">(.*?)</script>',
+                            html, flags=re.S)
+    assert "<" not in payload and ">" not in payload
+    assert hostile in payload.encode().decode("unicode_escape")    # the name itself is kept
+    json.loads(payload)
 
 
 def test_write_diff_is_atomic(yongji, moved_yongji, tmp_path, monkeypatch):

@@ -11,7 +11,6 @@ change polygons and every table of the diff.
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from pathlib import Path
 
@@ -26,7 +25,8 @@ from . import styles
 from .diff import PlanDiff, _all_features
 from .io import atomic_path, write_layers
 from .webmap import (ASSETS_DIR, DETAIL_ZOOM, WebTopology, _bases, _class_payload, _clean,
-                     _context, _escape, encode_points, leaflet_assets, web_tolerance)
+                     _context, _escape, encode_points, inline_json, leaflet_assets,
+                     web_tolerance)
 
 #: Longest attribute value shown in a popup (basis details can run to paragraphs).
 _POPUP_TEXT = 240
@@ -174,8 +174,8 @@ class _DiffLayers(MacroElement):
     def __init__(self, data: dict):
         super().__init__()
         self._name = "zoning_diff"
-        self.payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"),
-                                  default=_clean).replace("</", "<\\/")
+        # the plan maps' escaping: no name can end the element or open an HTML comment
+        self.payload = inline_json(data, default=_clean)
 
 
 def diff_map(d: PlanDiff, *, tiles: str | None = None, zoom: int = DETAIL_ZOOM,

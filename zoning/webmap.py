@@ -793,15 +793,16 @@ _INLINE_JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u
                         0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
-def inline_json(data) -> str:
-    """JSON of ``data`` safe to place inside an HTML ``<script>`` element.
+def inline_json(data, default=None) -> str:
+    """JSON of ``data`` safe to place inside an HTML ``<script>`` element (``default`` as in
+    :func:`json.dumps`, for values JSON does not know).
 
     Examples
     --------
     >>> inline_json({"name": "</script><!--"})
     '{"name":"\\\\u003c/script\\\\u003e\\\\u003c!--"}'
     """
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")) \
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=default) \
         .translate(_INLINE_JSON_ESCAPES)
 
 
