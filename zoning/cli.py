@@ -203,6 +203,17 @@ def _read_sites(path: Path, layer: str | None, crs: str | None):
     return read_vector(path, layer=layer, crs=crs)
 
 
+def _read_labelled(path: Path, layer: str | None, crs: str | None, id_: str | None,
+                   kind: str):
+    """The sites of ``path`` indexed by the user's id column (see :func:`_id_column`), and
+    the label of that index."""
+    sites = _read_sites(path, layer, crs)
+    label = _id_column(sites, id_, kind)
+    if label in sites.columns:
+        sites = sites.set_index(label)
+    return sites, label
+
+
 @app.command("list")
 @_command
 def list_plans() -> None:
@@ -564,10 +575,7 @@ def query_cmd(site: Annotated[Optional[Path], typer.Argument(
     else:
         from .query import query
 
-        sites = _read_sites(site, layer, crs)
-        label = _id_column(sites, id_, "site")
-        if label in sites.columns:
-            sites = sites.set_index(label)
+        sites, label = _read_labelled(site, layer, crs, id_, "site")
         hits = query(sites, _plan_list(plans))
         label = _index_label(hits, label, "site")
         hits = hits.reset_index()
@@ -621,10 +629,7 @@ def comply(projects: Annotated[Optional[Path], typer.Argument(
                                  index=pd.Index([f"{lon:.5f}, {lat:.5f}"]))
         label = "project"
     else:
-        sites = _read_sites(projects, layer, crs)
-        label = _id_column(sites, id_, "project")
-        if label in sites.columns:
-            sites = sites.set_index(label)
+        sites, label = _read_labelled(projects, layer, crs, id_, "project")
     if sites.index.name is None:
         sites.index.name = label
     verdicts = run(sites, activity, _plan_list(plans), summary=summary)
