@@ -12,7 +12,8 @@ import shapely
 
 import zoning
 from zoning.geometry import area_km2, tiling_report
-from zoning.io import atomic_path, write_gpkg
+from zoning.io import write_gpkg
+from zoning.files import atomic_path
 from zoning.model import FEATURE_COLUMNS
 
 
@@ -88,7 +89,7 @@ def test_failed_write_leaves_previous_file_intact(mini_plan, tmp_path):
 def test_swap_in_authoritative_geometry(mini_plan):
     official = gpd.GeoDataFrame(
         geometry=[shapely.box(110.3, 34.8, 110.4, 34.9)], crs="EPSG:4326").to_crs(3857)
-    swapped = mini_plan.replace_layer("control_lines", official,
+    swapped = zoning.replace_layer(mini_plan, "control_lines", official,
                                       feature="ecological-protection-red-line")
     row = swapped["control_lines"].iloc[0]
     assert row.geometry_basis == "authoritative" and row.basis_badge == "authoritative"
@@ -98,7 +99,7 @@ def test_swap_in_authoritative_geometry(mini_plan):
     # the original plan is untouched
     assert mini_plan["control_lines"].iloc[0].geometry_basis == "river_buffer"
     with pytest.raises(zoning.CRSError):
-        mini_plan.replace_layer("control_lines", official.set_crs(None, allow_override=True),
+        zoning.replace_layer(mini_plan, "control_lines", official.set_crs(None, allow_override=True),
                                 feature="ecological-protection-red-line")
 
 

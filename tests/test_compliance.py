@@ -94,7 +94,7 @@ def expected_verdicts(plans: list[Plan], point: shapely.Point, activity: str) ->
 def firm_plan(mini_plan):
     """The mini plan with its (schematic, river-buffer) red line swapped in as authoritative."""
     red = mini_plan["control_lines"].iloc[[0]][["geometry"]]
-    return mini_plan.replace_layer("control_lines", red, feature="ecological-protection-red-line")
+    return zoning.replace_layer(mini_plan, "control_lines", red, feature="ecological-protection-red-line")
 
 
 def test_planted_project_on_a_schematic_red_line_is_a_possible_conflict(mini_plan):
@@ -260,7 +260,7 @@ def test_authoritative_red_line_swapped_in_makes_a_violation_only_inside_it(plan
     centre = shapely.Point(111.25, 38.45)
     patch = shapely.box(centre.x - 0.06, centre.y - 0.045, centre.x + 0.06, centre.y + 0.045)
     official = gpd.GeoDataFrame(geometry=[patch], crs="EPSG:4326")
-    swapped = shanxi.replace_layer("control_lines", official,
+    swapped = zoning.replace_layer(shanxi, "control_lines", official,
                                    feature="ecological-protection-red-line")
     lon50 = centre.x + 50 / (111.32 * np.cos(np.radians(centre.y)))
     sites = gpd.GeoSeries([centre, shapely.Point(lon50, centre.y)], index=["inside", "far"],

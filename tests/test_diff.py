@@ -58,7 +58,7 @@ def moved_yongji(yongji):
     cut = shapely.box(c.x - 0.06, c.y - 0.01, c.x - 0.03, c.y + 0.01)
     new = shapely.difference(shapely.union(old, grow), cut)
     data = gpd.GeoDataFrame({"id": ["central-urban-area"]}, geometry=[new], crs="EPSG:4326")
-    return yongji.replace_layer("central_urban_area", data, feature="central-urban-area"), old, new
+    return zoning.replace_layer(yongji, "central_urban_area", data, feature="central-urban-area"), old, new
 
 
 def test_a_plan_against_itself_is_empty(yongji):
@@ -253,7 +253,7 @@ def test_authoritative_red_line_in_shanxi(plans):
     assert geodesic_km2(official) == pytest.approx(34100, rel=1e-3)
     data = gpd.GeoDataFrame({"id": ["ecological-protection-red-line"]}, geometry=[official],
                             crs="EPSG:4326")
-    swapped = shanxi.replace_layer("control_lines", data, feature="ecological-protection-red-line")
+    swapped = zoning.replace_layer(shanxi, "control_lines", data, feature="ecological-protection-red-line")
     d = diff(shanxi, swapped)
 
     (f,) = d.features.itertuples()

@@ -587,13 +587,13 @@ def test_folder_export_swaps_in_one_step(tmp_path, mini_plan, monkeypatch):
 
 
 def _exchange_supported(folder: Path) -> bool:
-    from zoning import io
+    from zoning import files
 
     a, b = folder / ".probe-a", folder / ".probe-b"
     a.mkdir()
     b.mkdir()
     try:
-        return io.exchange_paths(a, b)
+        return files.exchange_paths(a, b)
     finally:
         shutil.rmtree(a)
         shutil.rmtree(b)

@@ -7,6 +7,7 @@ import rasterio.mask
 import shapely
 
 from conftest import plan_or_skip
+import zoning
 from zoning import reference
 from zoning.geometry import tiling_report
 
@@ -81,7 +82,7 @@ def test_authoritative_counties_swap_in_with_one_call(amayesh):
     official = counties[["feature_id", "geometry"]].to_crs(counties.estimate_utm_crs())
     official["geometry"] = official.buffer(-1000)
     official["county"] = official.feature_id.str.rsplit("/", n=1).str[1]
-    swapped = amayesh.replace_layer("counties", official.drop(columns="feature_id"),
+    swapped = zoning.replace_layer(amayesh, "counties", official.drop(columns="feature_id"),
                                     id_column="county")["counties"]
     assert set(swapped.geometry_basis) == {"authoritative"}
     assert (swapped.area_km2 < counties.area_km2.values).all()

@@ -97,7 +97,7 @@ def test_blank_cells_inherit_the_theme_value():
 
 def test_a_class_appended_to_the_taxonomy_falls_back_to_its_theme(monkeypatch):
     extra = pd.DataFrame([{"label_en": "Test-only reservoir class", "theme": "water",
-                           "hilucs": "", "cn_layer_code": "", "cn_layer_name": "",
+                           "hilucs": "", "label_zh": "",
                            "description": ""}],
                          index=pd.Index(["test_only_reservoir"], name="code"))
     grown = pd.concat([zoning.model.zone_classes(), extra])

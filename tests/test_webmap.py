@@ -267,10 +267,19 @@ def test_map_offers_online_tiles_without_loading_them(mini_plan):
 
 
 def test_plan_map_in_jupyter(mini_plan):
-    m = mini_plan.map()
+    m = zoning.plan_map(mini_plan)
     assert isinstance(m, folium.Map)
-    html = mini_plan._repr_html_()
+    html = m._repr_html_()
     assert "<iframe" in html and "zoningMap(" in html
+    # displaying the plan itself is a cheap table (no map is built): a row per layer with its
+    # feature count and badges, each counted from the layer here
+    shown = mini_plan._repr_html_()
+    assert "zoningMap(" not in shown
+    for name, gdf in mini_plan.layers.items():
+        counts = gdf.basis_badge.value_counts()
+        row = shown.split(f"<tr><td>{name}</td>", 1)[1].split("</tr>", 1)[0]
+        assert f"<td>{len(gdf)}</td>" in row
+        assert all(f"{n} {badge}" in row for badge, n in counts.items())
 
 
 def test_language_option_is_checked(mini_plan):

@@ -24,7 +24,7 @@ _EXPORTS = {
     "CRSError": "_errors", "ExportError": "_errors", "GeometryInputError": "_errors",
     "PlanSpecError": "_errors", "Problem": "_errors", "ReferenceLookupError": "_errors",
     "UnknownPlanError": "_errors", "ZoningError": "_errors",
-    "build_plan": "build", "load": "build", "swap_in": "build",
+    "build_plan": "build", "load": "build", "replace_layer": "build", "swap_in": "build",
     "read_gpkg": "io", "write_gpkg": "io",
     "EQUAL_AREA_CRS": "model", "Plan": "model", "plan_ids": "model",
     "read_plan_source": "spec",
@@ -35,7 +35,7 @@ _EXPORTS = {
     "rasterize_zones": "raster", "share_above": "raster", "zonal_stats": "raster",
     "admin_units": "stats", "overlap_matrix": "stats", "overlaps": "stats",
     "tabulate": "stats", "verify_indicators": "stats",
-    "qc": "qc", "adopt": "adopt",
+    "qc": "qc", "adopt": "adopt", "plan_map": "webmap",
     "settings": "settings",
 }
 __all__ = sorted(_EXPORTS)

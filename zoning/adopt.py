@@ -28,7 +28,7 @@ import pyogrio
 
 from ._errors import ZoningError
 from .geometry import ellipsoid_area_m2
-from .io import package_layers, read_vector
+from .files import package_layers, read_vector
 from .model import CRS, Plan
 from .profiles import layer_zone_classes, profile_layers, profiles
 

@@ -6,6 +6,7 @@ recipes) → layers and tables here → ``io`` / ``webmap`` / ``query`` downstre
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 from functools import lru_cache
 from pathlib import Path
@@ -185,7 +186,7 @@ class _Resolver:
         return self._finish(feat, geom, basis, detail, None, inputs)
 
     def _file(self, g) -> tuple[shapely.Geometry, str]:
-        from .io import read_vector
+        from .files import read_vector
 
         gdf = read_vector(self.src.folder / g.path, layer=g.layer)
         for col, value in (g.where or {}).items():
@@ -382,6 +383,19 @@ def load(plan_id: str) -> Plan:
     return _load_cached(plan_id, fingerprint(plan_id))
 
 
+def replace_layer(plan: Plan, layer: str, data: gpd.GeoDataFrame | str | Path, *,
+                  feature: str | None = None, id_column: str | None = None) -> Plan:
+    """A copy of ``plan`` with ``layer``'s geometry replaced by authoritative data.
+
+    The planning bureau's own boundary (a red line, an urban development boundary) replaces the
+    toolkit's reconstruction; every attribute is kept and the replaced features say
+    ``geometry_basis = "authoritative"``. See :func:`swap_in` for the parameters.
+    """
+    layers = dict(plan.layers)
+    layers[layer] = swap_in(plan, layer, data, feature=feature, id_column=id_column)
+    return dataclasses.replace(plan, layers=MappingProxyType(layers))
+
+
 def swap_in(plan: Plan, layer: str, data: gpd.GeoDataFrame | str | Path, *,
             feature: str | None = None, id_column: str | None = None) -> gpd.GeoDataFrame:
     """Replace geometry in ``layer`` with authoritative data, keeping every attribute.
@@ -404,7 +418,7 @@ def swap_in(plan: Plan, layer: str, data: gpd.GeoDataFrame | str | Path, *,
     GeoDataFrame
         The new layer, with ``geometry_basis = "authoritative"`` on replaced features.
     """
-    from .io import read_vector
+    from .files import read_vector
 
     if layer not in plan.layers:
         raise ZoningError(f"plan {plan.plan_id} has no layer {layer!r}; "

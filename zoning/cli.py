@@ -198,7 +198,7 @@ def _write(table, out: Path | None) -> None:
 
 
 def _read_sites(path: Path, layer: str | None, crs: str | None):
-    from .io import read_vector
+    from .files import read_vector
 
     return read_vector(path, layer=layer, crs=crs)
 

@@ -507,7 +507,7 @@ def _judge_sites(reps, site_pos, feat_pos, share, level, cover, acts, index
             "the site is " + scope[scoped]
         pairs["condition"] = c
     feats = index.features
-    plan_bit = feats.plan_id.map(index._plan_bit).to_numpy(dtype=np.int64)
+    plan_bit = feats.plan_id.map(index.plan_bit).to_numpy(dtype=np.int64)
     pairs["in_area"] = (cover[pairs.site.to_numpy()] & plan_bit[pairs.feature.to_numpy()]) != 0
     judged = _aggregate(pairs, index, acts)
     spoken = np.zeros(len(cover), dtype=bool)
@@ -614,7 +614,7 @@ def _unknown(sites: np.ndarray, site_pos: np.ndarray, feat_pos: np.ndarray, cove
     """A row for each site no binding rule speaks to: *unknown* inside a plan's area (saying
     which zones lie there), *no plan applies* outside every plan's area."""
     feats = index.features
-    plan_bit = feats.plan_id.map(index._plan_bit).to_numpy(dtype=np.int64)
+    plan_bit = feats.plan_id.map(index.plan_bit).to_numpy(dtype=np.int64)
     touched = pd.DataFrame({"site": site_pos, "feature": feat_pos})
     touched = touched[np.isin(touched.site.to_numpy(), sites)
                       & ((cover[touched.site.to_numpy()] & plan_bit[touched.feature.to_numpy()])
@@ -624,7 +624,7 @@ def _unknown(sites: np.ndarray, site_pos: np.ndarray, feat_pos: np.ndarray, cove
                            zone_class=feats.zone_class.to_numpy()[f]).groupby("site").agg(
         plans=("plan", lambda s: ", ".join(dict.fromkeys(s))),
         classes=("zone_class", lambda s: ", ".join(dict.fromkeys(s))))
-    names = {bit: p.plan_id for p, bit in ((p, index._plan_bit[p.plan_id]) for p in index.plans)}
+    names = {bit: p.plan_id for p, bit in ((p, index.plan_bit[p.plan_id]) for p in index.plans)}
     verdicts, reasons = [], []
     for s in sites:
         if cover[s] == 0:

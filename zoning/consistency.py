@@ -16,7 +16,7 @@ import pandas as pd
 import shapely
 
 from .geometry import area_km2
-from .model import CRS, LAYERS_DIR, Plan
+from .model import CRS, LAYERS_DIR, Plan, rule_matches
 
 REPORT_COLUMNS = ["severity", "relation", "lower_feature_id", "lower_name", "lower_name_en",
                   "lower_class", "lower_basis", "upper_feature_id", "upper_name", "upper_name_en",
@@ -33,7 +33,8 @@ def consistency_rules() -> pd.DataFrame:
 
 def _plan_area(plan: Plan) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
-        {"feature_id": [f"{plan.plan_id}/plan_area"], "name": [plan.meta["title"]],
+        {"plan_id": [plan.plan_id], "feature_id": [f"{plan.plan_id}/plan_area"],
+         "name": [plan.meta["title"]],
          "name_en": [plan.meta["title_en"]], "zone_class": ["plan_area"],
          "geometry_basis": ["plan_extent"]},
         geometry=[shapely.from_wkt(plan.meta["extent_wkt"])], crs=CRS)
@@ -48,12 +49,12 @@ def _polygons(plan: Plan, classes: set[str]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(feats.reset_index(drop=True), crs=CRS)
 
 
-def _rules_text(plan: Plan, zone_class: str, feature_id: str) -> str:
+def _rules_text(plan: Plan, feature: pd.Series) -> str:
+    """The plan's prohibiting and restricting rules that apply to ``feature``."""
     rules = plan.tables["rules"]
     if rules.empty:
         return ""
-    hit = rules[rules.zone_classes.str.split(";").map(lambda c: zone_class in c)
-                | rules.features.str.split(";").map(lambda f: feature_id in f)]
+    hit = rules.iloc[rule_matches(feature.to_frame().T, rules).rule]
     hit = hit[hit.effect.isin(["prohibited", "restricted"])]
     return " | ".join(f"{r.rule_id} ({r.effect}, L{r.source_lines}): {r.text_en}"
                       for r in hit.itertuples())
@@ -127,7 +128,7 @@ def check_against(lower: Plan, upper: Plan, *, min_overlap_km2: float = 0.01
         "overlap_km2": round(float(a), 4),
         "share_of_lower": round(float(a / la), 4) if la > 0 else np.nan,
         "explanation": rule.explanation,
-        "upper_rules": _rules_text(upper, up.zone_class, up.feature_id),
+        "upper_rules": _rules_text(upper, up),
     } for (rule, lo, up), a, la in zip(rows, overlap, lower_area)]
     report = gpd.GeoDataFrame(records, geometry=list(pieces), crs=CRS)
     report = report[report.overlap_km2 >= min_overlap_km2]

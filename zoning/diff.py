@@ -263,7 +263,7 @@ def _key(feature_ids: pd.Series, plan_id: str) -> pd.Series:
     return ids.where(~ids.str.startswith(plan_id + "/"), ids.str.slice(len(plan_id) + 1))
 
 
-def _all_features(plan: Plan) -> gpd.GeoDataFrame:
+def keyed_features(plan: Plan) -> gpd.GeoDataFrame:
     """Every feature of every layer (the common columns), indexed by its key."""
     out = plan.features
     out["key"] = _key(out["feature_id"], plan.plan_id)
@@ -515,7 +515,7 @@ def _local_slices(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame,
 
 def _transitions(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame,
                  regions: dict[str, shapely.Geometry], by: str, units: gpd.GeoDataFrame) -> tuple[pd.DataFrame, pd.DataFrame, gpd.GeoDataFrame]:
-    from .stats import _unit_slice_areas
+    from .stats import unit_slice_areas
 
     class_columns = [by if c == "zone_class" else c for c in CLASS_COLUMNS]
     empty = (pd.DataFrame(columns=TRANSITION_COLUMNS), pd.DataFrame(columns=class_columns),
@@ -532,7 +532,7 @@ def _transitions(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame,
     keep = np.isin(slices.face_slice, changed)
     moving = Slices(slices.features, slices.faces[keep], slices.face_slice[keep],
                     slices.member_ptr, slices.member_idx, slices.cell)
-    pairs = _unit_slice_areas(moving, units)
+    pairs = unit_slice_areas(moving, units)
     names = units["unit_id"].to_numpy()
     per_slice = pd.Series(moving.face_km2).groupby(moving.face_slice).sum()
     inside = pairs.groupby("slice").area_km2.sum().reindex(per_slice.index, fill_value=0.0)
@@ -696,7 +696,7 @@ def diff(old, new, *, units: gpd.GeoDataFrame | None = None,
     new_plan, new_label = resolve_version(new)
     if old_label == new_label and old_plan is not new_plan:
         old_label, new_label = f"{old_label} (old)", f"{new_label} (new)"
-    old_feats, new_feats = _all_features(old_plan), _all_features(new_plan)
+    old_feats, new_feats = keyed_features(old_plan), keyed_features(new_plan)
     if by not in old_feats or by not in new_feats:
         raise ZoningError(f"features have no column {by!r}; group transitions by one of "
                           + ", ".join(c for c in new_feats.columns if c not in ("geometry", "key")))

@@ -11,6 +11,7 @@ change polygons and every table of the diff.
 
 from __future__ import annotations
 
+import html
 from functools import cache
 from pathlib import Path
 
@@ -22,10 +23,11 @@ from branca.element import Element, MacroElement
 from jinja2 import Template
 
 from . import styles
-from .diff import PlanDiff, _all_features
-from .io import atomic_path, write_layers
-from .webmap import (ASSETS_DIR, DETAIL_ZOOM, WebTopology, _bases, _class_payload, _clean,
-                     _context, _escape, encode_points, inline_json, leaflet_assets,
+from .diff import PlanDiff, keyed_features
+from .io import write_layers
+from .files import atomic_path
+from .webmap import (ASSETS_DIR, DETAIL_ZOOM, WebTopology, base_layers, class_payload, json_value,
+                     context_layers, encode_points, inline_json, leaflet_assets,
                      web_tolerance)
 
 #: Longest attribute value shown in a popup (basis details can run to paragraphs).
@@ -35,11 +37,11 @@ _POPUP_TEXT = 240
 @cache
 def diff_strings() -> dict[str, str]:
     """Words of the diff map (``styles/diff_strings.csv``)."""
-    return styles._read("diff_strings.csv", "key")["en"].to_dict()
+    return styles.read_table("diff_strings.csv", "key")["en"].to_dict()
 
 
 def _short(value) -> object:
-    value = _clean(value)
+    value = json_value(value)
     if isinstance(value, str) and len(value) > _POPUP_TEXT:
         return value[:_POPUP_TEXT - 1] + "…"
     return value
@@ -54,7 +56,7 @@ def _version_features(features: gpd.GeoDataFrame, keys, topology: WebTopology) -
         geometry = row.geometry
         if geometry is None or geometry.is_empty:
             continue
-        props = {"key": key, "name": _clean(row["name"]), "name_en": _clean(row["name_en"]),
+        props = {"key": key, "name": json_value(row["name"]), "name_en": json_value(row["name_en"]),
                  "zone_class": row["zone_class"]}
         if geometry.geom_type in ("Point", "MultiPoint"):
             out.append({"p": props, "g": encode_points(geometry, topology.scale)})
@@ -67,7 +69,7 @@ def _feature_notes(d: PlanDiff) -> dict[str, dict]:
     attrs = d.attributes.groupby("key") if len(d.attributes) else {}
     notes = {}
     for row in d.features.itertuples(index=False):
-        rec = {c: _clean(getattr(row, c)) for c in (
+        rec = {c: json_value(getattr(row, c)) for c in (
             "change", "old_area_km2", "new_area_km2", "area_gained_km2", "area_lost_km2",
             "old_length_km", "new_length_km", "length_gained_km", "length_lost_km",
             "old_badge", "new_badge", "badge_change", "precision", "stated_km2",
@@ -94,7 +96,7 @@ def _counts(d: PlanDiff) -> list[str]:
 def diff_map_data(d: PlanDiff, *, zoom: int = DETAIL_ZOOM, simplify: bool = True,
                   tiles: str | None = None) -> dict:
     """Everything the diff-map runtime (``_assets/diff.js``) draws, as a JSON-ready dict."""
-    old, new = _all_features(d.old), _all_features(d.new)
+    old, new = keyed_features(d.old), keyed_features(d.new)
     before_keys = d.features.key[d.features.change != "added"].tolist()
     after_keys = d.features.key[d.features.change != "removed"].tolist()
     geoms = [*old.loc[old.index.intersection(before_keys)].geometry,
@@ -115,7 +117,7 @@ def diff_map_data(d: PlanDiff, *, zoom: int = DETAIL_ZOOM, simplify: bool = True
         for row in frame[["key", "feature_id", "name", "name_en", "zone_class", "basis_badge"]] \
                 .itertuples(index=False):
             names[version][row.feature_id] = {
-                "name": _clean(row.name), "name_en": _clean(row.name_en),
+                "name": json_value(row.name), "name_en": json_value(row.name_en),
                 "zone_class": row.zone_class, "badge": row.basis_badge,
                 "changed": row.key in changed_keys}
     used: dict[str, set] = {"old": set(), "new": set()}
@@ -145,9 +147,9 @@ def diff_map_data(d: PlanDiff, *, zoom: int = DETAIL_ZOOM, simplify: bool = True
         "title": f"{d.old_label} → {d.new_label}",
         "old_label": d.old_label, "new_label": d.new_label,
         "ui": diff_strings(),
-        "classes": {c: _class_payload(c) for c in codes},
-        "bases": [b for b in _bases(tiles) if b.get("url")],
-        "context": _context(bounds, topology.scale),
+        "classes": {c: class_payload(c) for c in codes},
+        "bases": [b for b in base_layers(tiles) if b.get("url")],
+        "context": context_layers(bounds, topology.scale),
         "bounds": [[bounds[1], bounds[0]], [bounds[3], bounds[2]]],
         "arcs": topology.encoded_arcs(),
         "before": before, "after": after, "changes": changes,
@@ -175,7 +177,7 @@ class _DiffLayers(MacroElement):
         super().__init__()
         self._name = "zoning_diff"
         # the plan maps' escaping: no name can end the element or open an HTML comment
-        self.payload = inline_json(data, default=_clean)
+        self.payload = inline_json(data, default=json_value)
 
 
 def diff_map(d: PlanDiff, *, tiles: str | None = None, zoom: int = DETAIL_ZOOM,
@@ -199,7 +201,7 @@ def diff_map(d: PlanDiff, *, tiles: str | None = None, zoom: int = DETAIL_ZOOM,
     root = m.get_root()
     root.header.add_child(Element(f"{css}\n<style>{own_css}</style>"), name="zoning_css")
     root.header.add_child(Element(f"{js}\n<script>{own_js}</script>"), name="zoning_js")
-    root.header.add_child(Element(f"<title>{_escape(data['title'])}</title>"),
+    root.header.add_child(Element(f"<title>{html.escape(data['title'], quote=False)}</title>"),
                           name="zoning_title")
     m.add_child(_DiffLayers(data))
     return m

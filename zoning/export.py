@@ -29,23 +29,20 @@ from ._errors import ExportError, ZoningError
 from .geometry import ellipsoid_area_m2
 from .profiles import (NOT_FOR_SUBMISSION, OFFICIAL_BADGES, choose_crs, domains,
                        layer_zone_classes, profile_fields, profile_layers, profiles)
-from .io import (TABLES, _plan_table, atomic_path, dbf_fields, remove_leftovers, replace_folder,
-                 write_gpkg)
-from .model import CRS, LAYERS_DIR, PROCESS_STEP, Plan
+from .io import TABLES, plan_table, write_gpkg
+from .files import atomic_path, dbf_fields, remove_leftovers, replace_folder
+from .model import CRS, LAYERS_DIR, LEVEL_OF_SPATIAL_PLAN, PROCESS_STEP, Plan
 
 FORMATS = ("gpkg", "geojson", "fgb", "parquet", "inspire", "cn-mnr")
 _FOLDER_FORMATS = {"geojson": ("GeoJSON", ".geojson"), "fgb": ("FlatGeobuf", ".fgb"),
                    "parquet": (None, ".parquet")}
 CN_MNR_DRIVERS = ("gpkg", "shp")
 INSPIRE = "http://inspire.ec.europa.eu/codelist/"
-#: INSPIRE LevelOfSpatialPlanValue for each plan level.
-LEVEL_OF_SPATIAL_PLAN = {"national": "national", "provincial": "regional",
-                         "municipal": "supraLocal", "county": "supraLocal"}
 
 
 @cache
 def crosswalk() -> pd.DataFrame:
-    """Zone class → INSPIRE supplementary regulation and Chinese layer code."""
+    """Zone class → INSPIRE supplementary regulation (``layers/crosswalk_exports.csv``)."""
     return pd.read_csv(LAYERS_DIR / "crosswalk_exports.csv", dtype=str,
                        keep_default_na=False).set_index("zone_class")
 
@@ -111,7 +108,7 @@ def _write_folder(plan: Plan, path: Path, fmt: str) -> Path:
             else:
                 pyogrio.write_dataframe(gdf, target, driver=driver)
         for name in TABLES:
-            table = _plan_table(plan) if name == "plan" else plan.tables[name]
+            table = plan_table(plan) if name == "plan" else plan.tables[name]
             if driver is None:
                 table.astype(str).where(table.notna(), None).to_parquet(tmp / f"{name}.parquet")
             else:
@@ -534,7 +531,7 @@ def to_postgis(plan: Plan, url: str, schema: str | None = None, *,
         for name, gdf in plan.layers.items():
             gdf.to_postgis(name, engine, schema=staging, index=False)
         for name in TABLES:
-            table = _plan_table(plan) if name == "plan" else plan.tables[name]
+            table = plan_table(plan) if name == "plan" else plan.tables[name]
             table.to_sql(name, engine, schema=staging, index=False)
         with engine.begin() as con:
             cur = con.connection.dbapi_connection.cursor()

@@ -21,7 +21,7 @@ import numpy as np
 import shapely
 
 from . import styles
-from .io import atomic_path
+from .files import atomic_path
 from .model import Plan
 
 #: Font families by script, first available wins; DejaVu Sans (matplotlib's own) is the

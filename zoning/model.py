@@ -7,13 +7,15 @@ the :data:`FEATURE_COLUMNS`; see ``docs/data-model.md`` for the picture.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import csv
+import html
+from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from .settings import settings
@@ -28,24 +30,21 @@ CRS = "EPSG:4326"
 #: unlike World Mollweide, whose spherical formula is 0.2 % off at these latitudes).
 EQUAL_AREA_CRS = "EPSG:6933"
 
+def _inspire_codes(vocabulary: str) -> dict[str, str]:
+    """A toolkit vocabulary's INSPIRE PLU code (``layers/crosswalk_inspire_codes.csv``)."""
+    with open(LAYERS_DIR / "crosswalk_inspire_codes.csv", encoding="utf-8", newline="") as f:
+        return {r["code"]: r["inspire_value"] for r in csv.DictReader(f)
+                if r["vocabulary"] == vocabulary}
+
+
 REGULATIONS = ("binding", "binding_for_authorities", "indicative", "informative")
-#: INSPIRE PLU ``RegulationNatureValue`` for each regulation value. ``binding_for_authorities``
-#: covers plans such as the Iranian Amayesh documents, whose article 5 obliges the executive
-#: bodies but not private parties.
-REGULATION_NATURE = {
-    "binding": "generallyBinding",
-    "binding_for_authorities": "bindingOnlyForAuthorities",
-    "indicative": "nonBinding",
-    "informative": "definedInLegislation",
-}
+#: INSPIRE PLU ``RegulationNatureValue`` for each regulation value.
+REGULATION_NATURE = _inspire_codes("regulation")
 LIFECYCLES = ("draft", "adopted", "in_force", "superseded")
 #: INSPIRE PLU ``ProcessStepGeneralValue`` for each life-cycle stage.
-PROCESS_STEP = {
-    "draft": "elaboration",
-    "adopted": "adoption",
-    "in_force": "legalForce",
-    "superseded": "obsolete",
-}
+PROCESS_STEP = _inspire_codes("lifecycle")
+#: INSPIRE PLU ``LevelOfSpatialPlanValue`` for each plan level.
+LEVEL_OF_SPATIAL_PLAN = _inspire_codes("level")
 FAMILIES = ("tiling", "overlay")
 GEOMETRY_TYPES = ("polygon", "line", "point")
 RULE_EFFECTS = ("prohibited", "restricted", "permitted", "encouraged", "required")
@@ -102,6 +101,13 @@ def _vocabulary(name: str, **read_options) -> pd.DataFrame:
 def zone_classes() -> pd.DataFrame:
     """The shared zone-class taxonomy (``layers/zone_classes.csv``), indexed by code."""
     return _vocabulary("zone_classes.csv", dtype=str)
+
+
+@cache
+def theme_names() -> tuple[str, ...]:
+    """The themes a layer may name: the rows of ``styles/themes.csv`` (styled by
+    :mod:`zoning.styles`)."""
+    return tuple(pd.read_csv(STYLES_DIR / "themes.csv", usecols=["theme"], dtype=str).theme)
 
 
 @cache
@@ -180,6 +186,46 @@ def activity_lineage() -> dict[str, tuple[str, ...]]:
     return lineage
 
 
+# How a plan's rules attach to its features: the one definition, used by the site queries,
+# the compliance verdicts, the web maps and the consistency report.
+def rule_matches(features: pd.DataFrame, rules: pd.DataFrame) -> pd.DataFrame:
+    """Every (feature, rule) pair where a rule of the feature's own plan applies to it.
+
+    A rule applies to the features of its plan whose ``zone_class`` it lists in
+    ``zone_classes`` or whose ``feature_id`` it lists in ``features`` (both ``;``-joined).
+    (Rules of *other* plans apply by zone class where the site lies in their plan's area;
+    see :meth:`zoning.query.PlanIndex.pair_rules`.)
+
+    Returns
+    -------
+    DataFrame
+        Columns ``feature`` (position in ``features``) and ``rule`` (position in ``rules``),
+        sorted, without duplicates.
+    """
+    feats = pd.DataFrame({"feature": np.arange(len(features)),
+                          "plan_id": features["plan_id"].to_numpy(),
+                          "zone_class": features["zone_class"].to_numpy(),
+                          "feature_id": features["feature_id"].to_numpy()})
+    by_class = rule_classes(rules)
+    r = pd.DataFrame({"rule": np.arange(len(rules)), "plan_id": rules["plan_id"].to_numpy(),
+                      "feature_id": rules["features"].fillna("").str.split(";").to_numpy()})
+    by_feature = r.explode("feature_id")
+    pairs = pd.concat([
+        feats.merge(by_class, on=["plan_id", "zone_class"]),
+        feats.merge(by_feature[by_feature.feature_id != ""], on=["plan_id", "feature_id"]),
+    ])[["feature", "rule"]]
+    return pairs.drop_duplicates().sort_values(["feature", "rule"]).reset_index(drop=True)
+
+
+def rule_classes(rules: pd.DataFrame) -> pd.DataFrame:
+    """``rule`` (position in ``rules``), ``plan_id`` and ``zone_class``: a row for every zone
+    class a rule names."""
+    r = pd.DataFrame({"rule": np.arange(len(rules)), "plan_id": rules["plan_id"].to_numpy(),
+                      "zone_class": rules["zone_classes"].fillna("").str.split(";").to_numpy()})
+    r = r.explode("zone_class")
+    return r[r.zone_class.notna() & (r.zone_class != "")]
+
+
 def plan_ids() -> list[str]:
     """Ids of every plan under ``layers/`` (folders holding a ``plan.yaml``)."""
     return sorted(p.parent.name for p in LAYERS_DIR.glob("*/plan.yaml"))
@@ -231,26 +277,22 @@ class Plan:
     def table(self, name: str) -> pd.DataFrame:
         return self.tables[name].copy()
 
-    def replace_layer(self, layer: str, data: gpd.GeoDataFrame | str | Path,
-                      **kwargs) -> "Plan":
-        """Return a copy of the plan with ``layer`` replaced by authoritative data.
-
-        See :func:`zoning.build.swap_in` for the parameters.
-        """
-        from .build import swap_in
-
-        layers = dict(self.layers)
-        layers[layer] = swap_in(self, layer, data, **kwargs)
-        return replace(self, layers=MappingProxyType(layers))
-
-    def map(self, **kwargs):
-        """Interactive folium map of the plan (see :func:`zoning.webmap.plan_map`)."""
-        from .webmap import plan_map
-
-        return plan_map([self], **kwargs)
-
     def _repr_html_(self) -> str:
-        return self.map()._repr_html_()
+        """A notebook's view of the plan: its title and, per layer, features and badges.
+
+        A map of the plan is :func:`zoning.plan_map` (``zoning.plan_map(plan)``).
+        """
+        esc = html.escape
+        order = badge_order()
+        rows = []
+        for name, gdf in self.layers.items():
+            counts = gdf["basis_badge"].value_counts() if "basis_badge" in gdf else {}
+            badges = ", ".join(f"{counts[b]} {b}" for b in order if b in counts)
+            rows.append(f"<tr><td>{esc(name)}</td><td>{len(gdf)}</td><td>{esc(badges)}</td></tr>")
+        title = self.meta.get("title_en") or self.meta.get("title") or self.plan_id
+        return (f"<div><b>{esc(str(title))}</b> <code>{esc(self.plan_id)}</code>"
+                "<table><thead><tr><th>layer</th><th>features</th><th>basis badges</th></tr>"
+                f"</thead><tbody>{''.join(rows)}</tbody></table></div>")
 
     def __reduce__(self):
         # MappingProxyType does not pickle: store plain dicts, wrap them again when read.

@@ -24,7 +24,7 @@ import pyogrio
 import shapely
 
 from .geometry import ellipsoid_area_m2
-from .io import declared_lengths, package_layers
+from .files import declared_lengths, package_layers
 from .profiles import (CGCS2000, NOT_FOR_SUBMISSION, domain_codes, fits_zone, gk3_zone_of_epsg,
                        profile_fields, profile_layers)
 

@@ -33,7 +33,7 @@ from geopandas.array import from_shapely
 from ._errors import GeometryInputError, PlanSpecError, ZoningError
 from .geometry import area_km2, length_km
 from .inputs import prepare
-from .model import CRS, RULE_EFFECTS, Plan
+from .model import CRS, RULE_EFFECTS, Plan, rule_classes, rule_matches
 from .slices import CellGrid, Slices, build_slices
 
 #: Columns of a query result, after the site index and before the geometry.
@@ -97,43 +97,6 @@ def resolve_plans(plans=None) -> list[Plan]:
     return out
 
 
-def rule_matches(features: pd.DataFrame, rules: pd.DataFrame) -> pd.DataFrame:
-    """Every (feature, rule) pair where a rule of the feature's own plan applies to it.
-
-    A rule applies to the features of its plan whose ``zone_class`` it lists in
-    ``zone_classes`` or whose ``feature_id`` it lists in ``features`` (both ``;``-joined).
-    (Rules of *other* plans apply by zone class where the site lies in their plan's area;
-    see :meth:`PlanIndex.pair_rules`.)
-
-    Returns
-    -------
-    DataFrame
-        Columns ``feature`` (position in ``features``) and ``rule`` (position in ``rules``),
-        sorted, without duplicates.
-    """
-    feats = pd.DataFrame({"feature": np.arange(len(features)),
-                          "plan_id": features["plan_id"].to_numpy(),
-                          "zone_class": features["zone_class"].to_numpy(),
-                          "feature_id": features["feature_id"].to_numpy()})
-    by_class = _rule_classes(rules)
-    r = pd.DataFrame({"rule": np.arange(len(rules)), "plan_id": rules["plan_id"].to_numpy(),
-                      "feature_id": rules["features"].fillna("").str.split(";").to_numpy()})
-    by_feature = r.explode("feature_id")
-    pairs = pd.concat([
-        feats.merge(by_class, on=["plan_id", "zone_class"]),
-        feats.merge(by_feature[by_feature.feature_id != ""], on=["plan_id", "feature_id"]),
-    ])[["feature", "rule"]]
-    return pairs.drop_duplicates().sort_values(["feature", "rule"]).reset_index(drop=True)
-
-
-def _rule_classes(rules: pd.DataFrame) -> pd.DataFrame:
-    """(rule position, plan_id, zone_class) for every zone class a rule names."""
-    r = pd.DataFrame({"rule": np.arange(len(rules)), "plan_id": rules["plan_id"].to_numpy(),
-                      "zone_class": rules["zone_classes"].fillna("").str.split(";").to_numpy()})
-    r = r.explode("zone_class")
-    return r[r.zone_class.notna() & (r.zone_class != "")]
-
-
 def _rule_columns(pair_rules: pd.DataFrame, rules: pd.DataFrame, n: int) -> dict:
     """The rule summary columns of a query for ``n`` rows, from (row, rule, cross) triples."""
     columns = {c: np.full(n, "", dtype=object) for c in (*RULE_EFFECTS, "rule_ids",
@@ -189,20 +152,20 @@ class PlanIndex:
         return tuple(p.plan_id for p in self.plans)
 
     @cached_property
-    def _plan_bit(self) -> dict[str, int]:
+    def plan_bit(self) -> dict[str, int]:
         return {pid: 1 << i for i, pid in enumerate(self.plan_ids)}
 
     @cached_property
     def class_rules(self) -> pd.DataFrame:
         """(rule, plan bit, zone_class) of every class-based rule."""
-        table = _rule_classes(self.rules)
-        return table.assign(bit=table.plan_id.map(self._plan_bit).astype(np.int64))
+        table = rule_classes(self.rules)
+        return table.assign(bit=table.plan_id.map(self.plan_bit).astype(np.int64))
 
     @cached_property
     def cross_mask(self) -> np.ndarray:
         """Per feature: bits of the *other* plans that have rules for its zone class."""
         bits = self.class_rules.groupby("zone_class").bit.agg(np.bitwise_or.reduce)
-        own = self.features.plan_id.map(self._plan_bit).to_numpy(dtype=np.int64)
+        own = self.features.plan_id.map(self.plan_bit).to_numpy(dtype=np.int64)
         mask = self.features.zone_class.map(bits).fillna(0).to_numpy(dtype=np.int64)
         return mask & ~own
 
@@ -210,7 +173,7 @@ class PlanIndex:
         """Bits of the plans whose area each site lies in (touches with some area/length)."""
         geoms = np.asarray(geoms, dtype=object)
         out = np.zeros(len(geoms), dtype=np.int64)
-        bits = np.array([self._plan_bit[pid] for pid in self.plan_ids], dtype=np.int64)
+        bits = np.array([self.plan_bit[pid] for pid in self.plan_ids], dtype=np.int64)
         points = shapely.get_type_id(geoms) == 0
         if points.any():
             idx = np.flatnonzero(points)
@@ -227,7 +190,7 @@ class PlanIndex:
         """Per (site, feature) pair: whether the site lies in the area of the feature's own
         plan. A feature outside it (a partner province, a link to a neighbour) is context
         there, never binding."""
-        own = self.features.plan_id.map(self._plan_bit).to_numpy(dtype=np.int64)
+        own = self.features.plan_id.map(self.plan_bit).to_numpy(dtype=np.int64)
         return (np.asarray(cover, dtype=np.int64) & own[np.asarray(feature_pos, dtype=np.int64)]
                 ) != 0
 
@@ -250,7 +213,7 @@ class PlanIndex:
             pairs = pd.DataFrame({"row": extra, "zone_class": self.features.zone_class.to_numpy()[
                 feature_pos[extra]], "cover": cover[extra]})
             joined = pairs.merge(self.class_rules, on="zone_class")
-            own_bit = self.features.plan_id.map(self._plan_bit).to_numpy(dtype=np.int64)[
+            own_bit = self.features.plan_id.map(self.plan_bit).to_numpy(dtype=np.int64)[
                 feature_pos[joined.row.to_numpy()]]
             keep = ((joined.bit.to_numpy() & joined.cover.to_numpy()) != 0) & (
                 joined.bit.to_numpy() != own_bit)
@@ -724,7 +687,7 @@ def assign(points, zones, *, column: str | None = None, crs=None,
     values = zones.index.to_numpy() if column is None else zones[column].to_numpy()
     grid = CellGrid(polys)
     if is_dask(points) or engine == "dask":
-        return map_assign(points, grid, values, predicate=predicate, crs=crs,
+        return map_assign(assign_prepared, points, grid, values, predicate=predicate, crs=crs,
                           npartitions=npartitions)
     if engine != "shapely":
         raise ZoningError(f"unknown engine {engine!r}; use 'shapely' or 'dask'")

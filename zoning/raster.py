@@ -166,7 +166,7 @@ class ZoneGrid:
 
     def write(self, path: str | Path) -> Path:
         """Write a single-band GeoTIFF (atomic), labels in the band's metadata."""
-        from .io import atomic_path
+        from .files import atomic_path
 
         path = Path(path)
         with atomic_path(path) as tmp:

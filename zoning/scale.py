@@ -74,11 +74,10 @@ def map_sites(func: Callable, sites, index, *, crs=None, npartitions=None,
     return out if is_dask(sites) else out.compute()
 
 
-def map_assign(points, grid, values: np.ndarray, *, predicate: str, crs=None,
-               npartitions=None):
-    """:func:`zoning.query.assign_prepared` over every partition of ``points``."""
-    from .query import assign_prepared
-
+def map_assign(assign: Callable, points, grid, values: np.ndarray, *, predicate: str,
+               crs=None, npartitions=None):
+    """``assign(prepared_partition, grid, values, predicate)`` (the in-memory
+    :func:`zoning.query.assign_prepared`) over every partition of ``points``."""
     ddf = _as_dask(points, crs, npartitions, "points")
     meta = pd.Series(pd.array(values)[:0], index=ddf._meta.index)
 
@@ -86,7 +85,7 @@ def map_assign(points, grid, values: np.ndarray, *, predicate: str, crs=None,
         if len(part) == 0:
             return meta
         g, v = shared
-        return assign_prepared(prepare(part, what="points"), g, v, predicate)
+        return assign(prepare(part, what="points"), g, v, predicate)
 
     out = ddf.map_partitions(run, _shared((grid, values)), meta=meta, align_dataframes=False)
     return out if is_dask(points) else out.compute()

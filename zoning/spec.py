@@ -30,7 +30,7 @@ from ._errors import (PlanSpecError, Problem, ReferenceLookupError, SourcesNotVe
                       UnknownPlanError)
 from .model import (COMPARATORS, FAMILIES, GEOMETRY_TYPES, INDICATOR_NATURES, LAYERS_DIR,
                     LIFECYCLES, REGULATIONS, RULE_EFFECTS, STATEMENT_KINDS, activities,
-                    zone_classes)
+                    theme_names, zone_classes)
 from .settings import settings
 
 ID = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
@@ -195,9 +195,7 @@ class FeatureSpec(_Strict):
 
 
 def _themes() -> list[str]:
-    from .styles import themes
-
-    return list(themes().index)
+    return list(theme_names())
 
 
 class Tessellation(_Strict):

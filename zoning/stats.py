@@ -90,7 +90,7 @@ def admin_units(plan: Plan | str, level: str = "county") -> gpd.GeoDataFrame:
                              "geometry_basis": ["plan_extent"]}, geometry=[extent], crs=CRS)
 
 
-def _unit_slice_areas(slices: Slices, units: gpd.GeoDataFrame) -> pd.DataFrame:
+def unit_slice_areas(slices: Slices, units: gpd.GeoDataFrame) -> pd.DataFrame:
     """Area (km²) of every (unit position, slice) pair that overlaps."""
     faces = slices.faces
     unit_geoms = np.asarray(units.geometry.values, dtype=object)
@@ -190,7 +190,7 @@ def _tabulate_prepared(units: gpd.GeoDataFrame, slices: Slices, by: str,
     """:func:`tabulate` of units already passed through :func:`zoning.inputs.prepare`."""
     names = (units[unit_column] if unit_column else units["unit_id"] if "unit_id" in units
              else pd.Series(units.index, index=units.index)).to_numpy()
-    pairs = _unit_slice_areas(slices, units)
+    pairs = unit_slice_areas(slices, units)
     table = pairs.merge(_slice_groups(slices, by), on="slice")
     table = table.groupby(["unit", "plan_id", by], as_index=False).area_km2.sum()
     # Neighbours share edges: their "overlap" is a line, or float dust of a few m².

@@ -46,14 +46,14 @@ _QGIS_GEOMETRY = {"point": (0, "marker"), "line": (1, "line"), "polygon": (2, "f
 HATCH_SPACING_PX = 7
 
 
-def _read(name: str, index: str) -> pd.DataFrame:
+def read_table(name: str, index: str) -> pd.DataFrame:
     return pd.read_csv(STYLES_DIR / name, keep_default_na=False, dtype=str).set_index(index)
 
 
 @cache
 def themes() -> pd.DataFrame:
     """Default style per theme (``styles/themes.csv``), indexed by theme."""
-    table = _read("themes.csv", "theme")
+    table = read_table("themes.csv", "theme")
     for col in _NUMERIC:
         table[col] = pd.to_numeric(table[col])
     return table
@@ -77,13 +77,13 @@ def layer_style(theme: str) -> dict:
 @cache
 def hatches() -> pd.DataFrame:
     """Hatch vocabulary (``styles/hatches.csv``): angles and names in each renderer."""
-    return _read("hatches.csv", "hatch")
+    return read_table("hatches.csv", "hatch")
 
 
 @cache
 def markers() -> pd.DataFrame:
     """Point-symbol vocabulary (``styles/markers.csv``): names in each renderer, SVG path."""
-    return _read("markers.csv", "marker")
+    return read_table("markers.csv", "marker")
 
 
 @cache
@@ -91,25 +91,25 @@ def badges() -> pd.DataFrame:
     """Geometry-basis badges (``styles/badges.csv``): colour, labels and how shapes of that
     badge are drawn (``draw_hatch``: a light hatch in the class colour instead of the class's
     own fill — envelopes are outline and hatch, so no one takes them for a delineated line)."""
-    return _read("badges.csv", "badge")
+    return read_table("badges.csv", "badge")
 
 
 @cache
 def base_maps() -> pd.DataFrame:
     """Base maps offered on web maps (``styles/base_maps.csv``), in menu order."""
-    return _read("base_maps.csv", "base")
+    return read_table("base_maps.csv", "base")
 
 
 @cache
 def ui_strings() -> pd.DataFrame:
     """Words of the map interface in English and each plan language (``styles/ui_strings.csv``)."""
-    return _read("ui_strings.csv", "key")
+    return read_table("ui_strings.csv", "key")
 
 
 @cache
 def draw_order() -> pd.DataFrame:
     """Draw groups, bottom to top (``styles/draw_order.csv``), indexed by group."""
-    table = _read("draw_order.csv", "group")
+    table = read_table("draw_order.csv", "group")
     table["order"] = pd.to_numeric(table["order"])
     return table.sort_values("order")
 
@@ -204,7 +204,7 @@ def hatch_angles(hatch: str) -> list[float]:
 @cache
 def _class_styles() -> pd.DataFrame:
     classes = zone_classes()
-    own = _read("zone_class_styles.csv", "code")
+    own = read_table("zone_class_styles.csv", "code")
     table = themes()
     rows = []
     for code, cls in classes.iterrows():
@@ -219,7 +219,7 @@ def _class_styles() -> pd.DataFrame:
         for lang in LANGUAGES:
             value = mine[f"label_{lang}"] if mine is not None else ""
             if not value and lang == "zh":
-                value = cls.get("cn_layer_name", "")
+                value = cls.get("label_zh", "")
             record[f"label_{lang}"] = value or cls["label_en"]
         record["convention"] = mine["convention"] if mine is not None else ""
         rows.append(record)
@@ -599,7 +599,7 @@ def write_layer_styles(gpkg_path: str | Path, plan: Plan) -> None:
 
 def write_sld(plan: Plan, folder: str | Path) -> list[Path]:
     """Write one SLD file per layer of ``plan`` into ``folder`` (``<plan_id>.<layer>.sld``)."""
-    from .io import atomic_path
+    from .files import atomic_path
 
     folder = Path(folder)
     paths = []

@@ -20,6 +20,7 @@ See ``docs/webmaps.md`` and ``docs/performance-maps.md``.
 
 from __future__ import annotations
 
+import html
 import base64
 import json
 import math
@@ -37,8 +38,8 @@ from branca.element import Element, MacroElement
 from jinja2 import Template
 
 from . import styles
-from .io import atomic_path
-from .model import Plan
+from .files import atomic_path
+from .model import Plan, rule_matches
 
 ASSETS_DIR = Path(__file__).parent / "_assets"
 #: Languages written right to left.
@@ -404,7 +405,7 @@ def _labels(row: pd.Series, prefix: str = "label_") -> dict:
             if row.get(f"{prefix}{lang}", "")}
 
 
-def _class_payload(code: str) -> dict:
+def class_payload(code: str) -> dict:
     s = styles.class_style(code)
     return {"fill": s["fill"], "fill_opacity": float(s["fill_opacity"]), "stroke": s["stroke"],
             "weight": float(s["weight"]), "dash": s["dash"], "hatch": s["hatch"],
@@ -413,7 +414,7 @@ def _class_payload(code: str) -> dict:
             "label": _labels(pd.Series(s))}
 
 
-def _bases(tiles: str | None) -> list[dict]:
+def base_layers(tiles: str | None) -> list[dict]:
     import xyzservices
 
     out = []
@@ -469,7 +470,7 @@ def _local_name(alternates: str, language: str) -> str:
     return names[0] if names else ""
 
 
-def _context(bounds: np.ndarray, scale: float, languages: dict[str, str] | None = None, *,
+def context_layers(bounds: np.ndarray, scale: float, languages: dict[str, str] | None = None, *,
              names: bool = False) -> dict:
     """The offline base map around the plans: provinces, rivers and names that orient.
 
@@ -558,20 +559,22 @@ def _context(bounds: np.ndarray, scale: float, languages: dict[str, str] | None 
             "labels": names}
 
 
-def _rules_index(plan: Plan) -> tuple[dict, dict[str, list[str]], dict[str, list[str]]]:
+def _rules_index(plan: Plan) -> tuple[dict, dict[str, list[str]]]:
+    """The plan's rules by id, and the ids of the rules that apply to each feature."""
     rules = plan.tables.get("rules", pd.DataFrame())
-    table, by_class, by_feature = {}, {}, {}
-    for r in rules.itertuples():
-        table[r.rule_id] = {"effect": r.effect, "text": r.text, "text_en": r.text_en,
-                            "section": r.source_section, "lines": str(r.source_lines)}
-        for code in filter(None, str(r.zone_classes).split(";")):
-            by_class.setdefault(code, []).append(r.rule_id)
-        for fid in filter(None, str(r.features).split(";")):
-            by_feature.setdefault(fid, []).append(r.rule_id)
-    return table, by_class, by_feature
+    table = {r.rule_id: {"effect": r.effect, "text": r.text, "text_en": r.text_en,
+                         "section": r.source_section, "lines": str(r.source_lines)}
+             for r in rules.itertuples()}
+    if rules.empty:
+        return table, {}
+    features = plan.features
+    pairs = rule_matches(features, rules)
+    pairs = pd.DataFrame({"feature_id": features.feature_id.to_numpy()[pairs.feature],
+                          "rule_id": rules.rule_id.to_numpy()[pairs.rule]})
+    return table, {fid: sorted(set(ids)) for fid, ids in pairs.groupby("feature_id").rule_id}
 
 
-def _clean(value):
+def json_value(value):
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     if isinstance(value, (np.integer,)):
@@ -585,7 +588,7 @@ def _plan_payload(plan: Plan, topology: WebTopology) -> dict:
     """One plan's layers and rules; feature geometry is registered with ``topology``."""
     catalog = plan.tables["layer_catalog"].set_index("layer")
     language = str(plan.meta.get("language", "en"))
-    rules, by_class, by_feature = _rules_index(plan)
+    rules, rules_of = _rules_index(plan)
     defaults = styles.layer_defaults(plan).set_index("layer")
     layers, themes = [], {}
     for name, gdf in plan.layers.items():
@@ -612,13 +615,12 @@ def _plan_payload(plan: Plan, topology: WebTopology) -> dict:
                 "lifecycle": row.lifecycle, "section": row.source_section,
                 "lines": str(row.source_lines), "text": row.source_text,
                 "basis": row.geometry_basis, "badge": row.basis_badge,
-                "detail": row.basis_detail, "accuracy_m": _clean(row.accuracy_m),
-                "rules": sorted(set(by_class.get(row.zone_class, []))
-                                | set(by_feature.get(row.feature_id, []))),
+                "detail": row.basis_detail, "accuracy_m": json_value(row.accuracy_m),
+                "rules": rules_of.get(row.feature_id, []),
             }
             for measure, digits in (("area_km2", 2), ("length_km", 1), ("stated_area_km2", 2),
                                     ("drawn_to_stated", 2)):
-                value = _clean(getattr(row, measure, None))
+                value = json_value(getattr(row, measure, None))
                 if value is not None:
                     props[measure] = round(value, digits)
             if _GEOMETRY_FAMILY[geometry.geom_type] == "point":
@@ -720,7 +722,7 @@ def map_data(plans: list[Plan], *, zoom: int = DETAIL_ZOOM, simplify: bool = Tru
     return {
         "version": 1, "scale": scale, "language": language, "rtl": list(RTL_LANGUAGES),
         "hatch_spacing": styles.HATCH_SPACING_PX,
-        "classes": {c: _class_payload(c) for c in codes},
+        "classes": {c: class_payload(c) for c in codes},
         "themes": {t: {"label": _labels(theme_table.loc[t])}
                    for t in sorted(used_themes) if t in theme_table.index},
         "hatches": {h: styles.hatch_angles(h) for h in styles.hatches().index},
@@ -731,8 +733,8 @@ def map_data(plans: list[Plan], *, zoom: int = DETAIL_ZOOM, simplify: bool = Tru
                    for b, r in styles.badges().iterrows()},
         "ui": {k: {lang: v for lang, v in r.items() if v} for k, r in
                styles.ui_strings().iterrows()},
-        "bases": _bases(tiles),
-        "context": _context(total, scale, {str(p.meta.get("country", "")): str(
+        "bases": base_layers(tiles),
+        "context": context_layers(total, scale, {str(p.meta.get("country", "")): str(
             p.meta.get("language", "")) for p in plans}, names=True),
         "attribution": attribution,
         "arcs": topology.encoded_arcs(),
@@ -828,7 +830,7 @@ def plan_map(plans: Plan | list[Plan], *, tiles: str | None = None, language: st
     Examples
     --------
     >>> import zoning
-    >>> m = zoning.load("cn-yongji-2035").map()                      # doctest: +SKIP
+    >>> m = zoning.plan_map(zoning.load("cn-yongji-2035"))          # doctest: +SKIP
     >>> m = plan_map([zoning.load(p) for p in zoning.plan_ids()])    # doctest: +SKIP
     """
     plans = [plans] if isinstance(plans, Plan) else list(plans)
@@ -845,13 +847,9 @@ def plan_map(plans: Plan | list[Plan], *, tiles: str | None = None, language: st
     root.header.add_child(Element(css), name="zoning_css")
     root.header.add_child(Element(js), name="zoning_js")
     titles = " · ".join(str(p.meta.get("title_en", p.plan_id)) for p in plans)
-    root.header.add_child(Element(f"<title>{_escape(titles)}</title>"), name="zoning_title")
+    root.header.add_child(Element(f"<title>{html.escape(titles, quote=False)}</title>"), name="zoning_title")
     m.add_child(_ZoningLayers(data))
     return m
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def write_map(plans: Plan | list[Plan], path: str | Path, **kwargs) -> Path:

@@ -1,0 +1,103 @@
+"""The stage order of docs/architecture.md holds: checked by import-linter, and by a scan for
+private names that cross modules (which import-linter does not see)."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "zoning"
+MODULES = {p.stem for p in PACKAGE.glob("*.py")}
+
+
+def _lint_imports() -> list[str]:
+    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    if exe is None:
+        pytest.fail("lint-imports is not installed (it is in the 'dev' extra)")
+    return [exe, "--config", str(ROOT / "pyproject.toml"), "--no-cache"]
+
+
+def test_import_contracts_are_kept():
+    run = subprocess.run(_lint_imports(), cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "0 broken" in run.stdout
+
+
+def test_the_contract_lists_every_module_once():
+    """The layers contract is exhaustive, so a new module must be placed in a stage; and the
+    stages of docs/architecture.md are the contract's."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    (layers,) = [c["layers"] for c in config["tool"]["importlinter"]["contracts"]
+                 if c["type"] == "layers"]
+    named = [m.strip() for layer in layers for m in layer.replace("|", ":").split(":")]
+    present = [m.strip("()") for m in named if not m.startswith("(") or m.strip("()") in MODULES]
+    assert sorted(present) == sorted(MODULES - {"__init__"})
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    for layer in layers:
+        for module in layer.replace("|", ":").split(":"):
+            assert f"`{module.strip('() ')}`" in doc, f"docs/architecture.md does not place {module}"
+
+
+def test_contract_fails_on_an_upward_import(tmp_path):
+    """The check is real: a copy of the package whose data model imports the build stage
+    breaks the contract."""
+    copy = tmp_path / "zoning"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__", "_data"))
+    model = copy / "model.py"
+    model.write_text(model.read_text() + "\n\ndef _leak():\n    from .build import load\n")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    run = subprocess.run(_lint_imports()[:1] + ["--config", str(tmp_path / "pyproject.toml"),
+                                                "--no-cache"],
+                         cwd=tmp_path, capture_output=True, text=True,
+                         env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "zoning.model is not allowed to import zoning.build" in run.stdout
+
+
+def _private_crossings(path: Path) -> list[str]:
+    """``from .other import _name`` and ``other._name`` in module ``path``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    imported_modules: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            module = (node.module or "").removeprefix("zoning").lstrip(".")
+            internal = node.level > 0 or (node.module or "").split(".")[0] == "zoning"
+            if not internal:
+                continue
+            for alias in node.names:
+                if not module and alias.name in MODULES:
+                    imported_modules[alias.asname or alias.name] = alias.name
+                elif alias.name.startswith("_") and module != path.stem \
+                        and not alias.name.startswith("__"):
+                    found.append(f"{path.name}:{node.lineno} imports {module}.{alias.name}")
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("zoning.") and alias.asname:
+                    imported_modules[alias.asname] = alias.name.split(".")[1]
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and node.value.id in imported_modules and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and imported_modules[node.value.id] != path.stem):
+            found.append(f"{path.name}:{node.lineno} uses {node.value.id}.{node.attr}")
+    return found
+
+
+def test_no_private_name_crosses_modules():
+    found = [hit for path in sorted(PACKAGE.glob("*.py")) for hit in _private_crossings(path)]
+    assert not found, "private names used outside their module:\n" + "\n".join(found)
+
+
+def test_the_scan_sees_a_private_crossing(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("from .io import _plan_table\nfrom . import webmap\nwebmap._clean(1)\n")
+    assert _private_crossings(sample) == ["sample.py:1 imports io._plan_table",
+                                          "sample.py:3 uses webmap._clean"]
