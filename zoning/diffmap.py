@@ -27,7 +27,7 @@ from .diff import PlanDiff, keyed_features
 from .io import write_layers
 from .files import atomic_path
 from .webmap import (ASSETS_DIR, DETAIL_ZOOM, WebTopology, base_layers, class_payload, json_value,
-                     context_layers, encode_points, inline_json, leaflet_assets,
+                     context_layers, encode_points, inline_json, leaflet_assets, runtime_js,
                      web_tolerance)
 
 #: Longest attribute value shown in a popup (basis details can run to paragraphs).
@@ -197,7 +197,7 @@ def diff_map(d: PlanDiff, *, tiles: str | None = None, zoom: int = DETAIL_ZOOM,
     css, js = leaflet_assets()
     own_css = "".join((ASSETS_DIR / f).read_text(encoding="utf-8")
                       for f in ("zoning.css", "diff.css"))
-    own_js = (ASSETS_DIR / "diff.js").read_text(encoding="utf-8")
+    own_js = runtime_js("diff.js")
     root = m.get_root()
     root.header.add_child(Element(f"{css}\n<style>{own_css}</style>"), name="zoning_css")
     root.header.add_child(Element(f"{js}\n<script>{own_js}</script>"), name="zoning_js")

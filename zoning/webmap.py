@@ -749,8 +749,14 @@ def _assets() -> tuple[str, str]:
     """Inline ``<style>`` and ``<script>`` blocks: Leaflet and the zoning runtime."""
     css, js = leaflet_assets()
     zoning_css = (ASSETS_DIR / "zoning.css").read_text(encoding="utf-8")
-    zoning_js = (ASSETS_DIR / "zoning.js").read_text(encoding="utf-8")
+    zoning_js = runtime_js("zoning.js")
     return (f"{css}\n<style>{zoning_css}</style>", f"{js}\n<script>{zoning_js}</script>")
+
+
+def runtime_js(name: str) -> str:
+    """A map runtime of ``_assets/`` preceded by the part all runtimes share (``topology.js``:
+    escaping and the topology decoder)."""
+    return "\n".join((ASSETS_DIR / f).read_text(encoding="utf-8") for f in ("topology.js", name))
 
 
 @cache

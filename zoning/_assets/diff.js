@@ -7,49 +7,9 @@
 (function () {
   'use strict';
 
-  function esc(value) {
-    return String(value === null || value === undefined ? '' : value)
-      .replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
-      .replace(/"/g, '&quot;');
-  }
-
-  function arcReader(arcs, scale) {
-    var cache = [];
-    function decode(flat) {
-      var out = [], x = 0, y = 0;
-      for (var i = 0; i < flat.length; i += 2) {
-        x += flat[i]; y += flat[i + 1];
-        out.push([y / scale, x / scale]);
-      }
-      return out;
-    }
-    return function (ref) {
-      var i = ref >= 0 ? ref : ~ref;
-      if (!cache[i]) { cache[i] = decode(arcs[i]); }
-      return ref >= 0 ? cache[i] : cache[i].slice().reverse();
-    };
-  }
-
-  function joinArcs(refs, arc) {
-    var out = [];
-    refs.forEach(function (ref, k) {
-      var pts = arc(ref);
-      for (var i = k ? 1 : 0; i < pts.length; i++) { out.push(pts[i]); }
-    });
-    return out;
-  }
-
-  function decode(g, scale, arc) {
-    if (g.type === 'MultiPoint') {
-      return g.c.map(function (p) { return [p[1] / scale, p[0] / scale]; });
-    }
-    if (g.type === 'MultiLineString') {
-      return g.a.map(function (refs) { return joinArcs(refs, arc); });
-    }
-    return g.a.map(function (poly) {
-      return poly.map(function (refs) { return joinArcs(refs, arc); });
-    });
-  }
+  /* esc and the topology decoder: zoning/_assets/topology.js, shared with the plan maps. */
+  var esc = zoningShared.esc, arcReader = zoningShared.arcReader,
+    decode = zoningShared.decodeGeometry;
 
   function km(value, unit) {
     if (value === null || value === undefined) { return '—'; }
