@@ -65,10 +65,12 @@ def map_sites(func: Callable, sites, index, *, crs=None, npartitions=None,
         index.warm()
     meta = func(ddf._meta, index)
 
+    ready = not is_dask(sites)      # an in-memory frame was prepared whole by _as_dask
+
     def run(part: gpd.GeoDataFrame, shared) -> gpd.GeoDataFrame:
         if len(part) == 0:
             return meta
-        return func(prepare(part, what=what), shared)
+        return func(part if ready else prepare(part, what=what), shared)
 
     out = ddf.map_partitions(run, _shared(index), meta=meta, align_dataframes=False)
     return out if is_dask(sites) else out.compute()
@@ -81,11 +83,13 @@ def map_assign(assign: Callable, points, grid, values: np.ndarray, *, predicate:
     ddf = _as_dask(points, crs, npartitions, "points")
     meta = pd.Series(pd.array(values)[:0], index=ddf._meta.index)
 
+    ready = not is_dask(points)     # an in-memory frame was prepared whole by _as_dask
+
     def run(part: gpd.GeoDataFrame, shared) -> pd.Series:
         if len(part) == 0:
             return meta
         g, v = shared
-        return assign(prepare(part, what="points"), g, v, predicate)
+        return assign(part if ready else prepare(part, what="points"), g, v, predicate)
 
     out = ddf.map_partitions(run, _shared((grid, values)), meta=meta, align_dataframes=False)
     return out if is_dask(points) else out.compute()
