@@ -168,3 +168,14 @@ def test_the_docs_table_lists_every_recipe_with_its_basis():
 def test_every_recipe_is_documented_in_its_docstring():
     for tag, cls in RECIPES.items():
         assert cls.__doc__ and f"recipe: {tag}" in cls.__doc__, tag
+
+
+def test_envelope_on_a_recipe_without_one_names_the_recipes_that_have_one(plan_dir):
+    towns = plan_dir / "cn-test-mini" / "towns.yaml"
+    towns.write_text(towns.read_text().replace("{recipe: place, place: 1784818}",
+                                               "{recipe: place, place: 1784818, envelope: true}"))
+    (plan_dir / "cn-test-mini" / "rings.yaml").unlink()
+    with pytest.raises(PlanSpecError) as info:
+        read_plan_source("cn-test-mini", layers_dir=plan_dir)
+    assert [p.message for p in info.value.problems] == [
+        "envelope: true needs an admin_units, plan_area or features recipe, not 'place'"]

@@ -317,7 +317,10 @@ def problems(recipe: GeometryRecipe, layer, ctx: CheckContext) -> Iterator[str]:
     """
     cls, tag = type(recipe), recipe.recipe
     if recipe.envelope and not cls.allows_envelope:
-        allowed = [n for n, r in RECIPES.items() if r.allows_envelope]
+        # named in the order of their bases in the basis table: most certain first
+        rows = list(geometry_bases().index)
+        allowed = sorted((n for n, r in RECIPES.items() if r.allows_envelope),
+                         key=lambda n: rows.index(RECIPES[n].basis))
         yield (f"envelope: true needs {_article(allowed[0])} {_either(allowed)} recipe, "
                f"not {tag!r}")
     if (layer.geometry_type == "polygon" and cls.drawn_as in ("point", "line")
