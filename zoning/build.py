@@ -1,7 +1,8 @@
 """Build a plan: validated source → resolved geometry → :class:`~zoning.model.Plan`.
 
-One direction of flow: ``spec`` (read and validate) → ``reference`` + ``geometry`` (resolve
-recipes) → layers and tables here → ``io`` / ``webmap`` / ``query`` downstream.
+One direction of flow: ``spec`` (read and validate) → ``recipes`` (each feature's recipe drawn
+with ``reference`` + ``geometry``) → layers and tables here → ``io`` / ``webmap`` / ``query``
+downstream.
 """
 
 from __future__ import annotations
@@ -19,42 +20,21 @@ import shapely
 from . import reference
 from ._errors import CRSError, PlanSpecError, Problem, ReferenceLookupError, ZoningError
 from .cache import cached, fingerprint
-from .geometry import (Resolved, area_km2, as_multi, buffer_km, default_accuracy, drop_slivers,
-                       elevation_bands, length_km, voronoi_cells)
-from .model import (CRS, FEATURE_COLUMNS, PROCESS_STEP, REGULATION_NATURE, Plan,
-                    geometry_bases, least_certain, zone_classes)
-from .spec import FeatureSpec, PlanSource, indicators_frame, read_plan_source
-
-#: The basis of a buffered shape: a named buffer basis for points and rivers, ``buffer`` for
-#: anything else. Whatever the basis, the badge follows :func:`badge_of_recipe`.
-_BUFFERED_BASIS = {"gazetteer_point": "gazetteer_buffer", "river_line": "river_buffer",
-                   "schematic_corridor": "schematic_corridor"}
-
-
-def basis_badge(basis: str) -> str:
-    """The badge of one basis or operation (``layers/geometry_basis.csv``)."""
-    return geometry_bases().at[basis, "badge"]
-
-
-def badge_of_recipe(basis: str, inputs=(), operations=()) -> str:
-    """The one rule for every badge: a shape is never more certain than its own basis, any
-    input it is made from (features it combines, the region it is clipped to) or any
-    operation applied to it (``buffer``, ``envelope``…) — the least certain of them wins.
-
-    >>> badge_of_recipe("derived", inputs=["approximate", "envelope"])
-    'envelope'
-    >>> badge_of_recipe("admin_units", operations=["buffer"])
-    'schematic'
-    """
-    return least_certain(basis_badge(basis), *inputs, *(basis_badge(o) for o in operations))
+from .geometry import Resolved, area_km2, as_multi, length_km
+from .model import CRS, FEATURE_COLUMNS, PROCESS_STEP, REGULATION_NATURE, Plan, zone_classes
+from .recipes import basis_badge, resolve, tessellation_recipe
+from .spec import PlanSource, indicators_frame, read_plan_source
 
 
 class _Resolver:
-    """Resolves the recipes of one plan, memoising features and tessellations."""
+    """Resolves the recipes of one plan, memoising features and tessellations (the
+    :class:`~zoning.recipes.ResolveContext` every recipe draws with)."""
 
     def __init__(self, src: PlanSource):
         self.src = src
-        self.plan_area, labels = self._units(src.meta.extent.units)
+        self.folder = src.folder
+        self.layers = src.layers
+        self.plan_area, labels = self.units(src.meta.extent.units)
         self.plan_area_detail = "plan extent = " + "; ".join(labels)
         self.features: dict[str, Resolved] = {}
         self.cells: dict[str, dict[str, shapely.Geometry]] = {}
@@ -63,7 +43,7 @@ class _Resolver:
                       for f in layer.features}
 
     @staticmethod
-    def _units(refs) -> tuple[shapely.Geometry, list[str]]:
+    def units(refs) -> tuple[shapely.Geometry, list[str]]:
         geoms, labels = [], []
         for ref in refs:
             g, label = reference.unit(ref)
@@ -94,15 +74,8 @@ class _Resolver:
     def tessellation(self, layer_name: str) -> dict[str, shapely.Geometry]:
         if layer_name not in self.cells:
             layer = self.src.layers[layer_name]
-            t = layer.tessellation
-            within, _ = self.region(t.within)
-            if t.method == "elevation_bands":
-                bands = elevation_bands(reference.elevation_path(t.raster), t.breaks_m, within,
-                                        t.sieve_px)
-                cells = [bands[f.geometry.band] for f in layer.features]
-            else:
-                seeds = [self.place(f.geometry.place)[0] for f in layer.features]
-                cells = voronoi_cells(seeds, within)
+            within, _ = self.region(layer.tessellation.within)
+            cells = tessellation_recipe(layer.tessellation.method).cells(layer, within, self)
             self.cells[layer_name] = {f.id: c for f, c in zip(layer.features, cells)}
         return self.cells[layer_name]
 
@@ -114,118 +87,12 @@ class _Resolver:
         self._stack.append(key)
         try:
             layer_name = key.split("/", 1)[0]
-            self.features[key] = self._resolve(layer_name, self.specs[key][1])
+            feat = self.specs[key][1]
+            self.features[key] = resolve(feat.geometry, self, layer_name, feat.id,
+                                         feat.basis_detail)
         finally:
             self._stack.pop()
         return self.features[key]
-
-    def _resolve(self, layer_name: str, feat: FeatureSpec) -> Resolved:
-        g = feat.geometry
-        recipe = g.recipe
-        inputs: list[str] = []
-        if recipe == "plan_area":
-            geom, basis, detail = self.plan_area, "plan_extent", self.plan_area_detail
-        elif recipe == "admin_units":
-            geom, labels = self._units(g.units)
-            basis, detail = "admin_units", "union of " + "; ".join(labels)
-        elif recipe == "place":
-            refs = ([g.place] if g.place is not None else []) + list(g.places or [])
-            pts = [self.place(r) for r in refs]
-            geom = pts[0][0] if len(pts) == 1 else shapely.MultiPoint([p for p, _ in pts])
-            basis, detail = "gazetteer_point", "; ".join(label for _, label in pts)
-        elif recipe == "corridor":
-            pts = [self.place(r) for r in g.through]
-            geom = shapely.LineString([p for p, _ in pts])
-            basis = "schematic_corridor"
-            detail = "straight segments through " + " → ".join(label for _, label in pts)
-        elif recipe == "river":
-            geom, detail = reference.river_line(g.river, g.from_, g.to)
-            basis = "river_line"
-            if g.from_ is not None or g.to is not None:
-                detail += f"; section from {g.from_} to {g.to}"
-        elif recipe == "tessellation_cell":
-            geom = self.tessellation(layer_name)[feat.id]
-            within = self.src.layers[layer_name].tessellation.within
-            inputs.append(self.region_badge(within))
-            basis = "schematic_voronoi"
-            detail = (f"Voronoi cell of {self.place(g.place)[1]} among the seats of layer "
-                      f"{layer_name}, clipped to {within}")
-        elif recipe == "elevation_band":
-            t = self.src.layers[layer_name].tessellation
-            geom = self.tessellation(layer_name)[feat.id]
-            inputs.append(self.region_badge(t.within))
-            limits = [None, *t.breaks_m, None]
-            lo, hi = limits[g.band], limits[g.band + 1]
-            span = (f"below {hi:g} m" if lo is None else f"{lo:g} m and above" if hi is None
-                    else f"{lo:g}–{hi:g} m")
-            basis = "schematic_dem_bands"
-            detail = (f"elevation {span} on NOAA GLOBE 30\" (data/reference/globe_{t.raster}.tif; "
-                      f"bands at {', '.join(f'{b:g}' for b in t.breaks_m)} m chosen by the "
-                      f"encoder), patches under {t.sieve_px} cells merged, clipped to {t.within}")
-        elif recipe == "features":
-            parts = [self.feature(ref) if ref != "plan_area" else Resolved(
-                self.plan_area, "plan_extent", self.plan_area_detail,
-                default_accuracy("plan_extent"), basis_badge("plan_extent")) for ref in g.of]
-            geoms = [p.geometry for p in parts]
-            if g.op == "union":
-                geom = shapely.union_all(geoms)
-            elif g.op == "intersection":
-                geom = shapely.intersection_all(geoms)
-            else:
-                geom = shapely.difference(geoms[0], shapely.union_all(geoms[1:]))
-            basis = "derived"
-            detail = f"{g.op} of " + ", ".join(g.of)
-            accuracies = [p.accuracy_m for p in parts if p.accuracy_m is not None]
-            return self._finish(feat, geom, basis, detail, max(accuracies, default=None),
-                                [p.badge for p in parts])
-        elif recipe == "file":
-            geom, detail = self._file(g)
-            basis = "authoritative"
-        else:  # pragma: no cover - the spec's discriminated union makes this unreachable
-            raise ZoningError(f"unknown recipe {recipe!r}")
-        return self._finish(feat, geom, basis, detail, None, inputs)
-
-    def _file(self, g) -> tuple[shapely.Geometry, str]:
-        from .files import read_vector
-
-        gdf = read_vector(self.src.folder / g.path, layer=g.layer)
-        for col, value in (g.where or {}).items():
-            gdf = gdf[gdf[col] == value]
-        if gdf.empty:
-            raise ReferenceLookupError(f"file {g.path}: no feature matches {g.where}")
-        return shapely.union_all(gdf.to_crs(CRS).geometry.values), f"file {g.path} {g.where or ''}"
-
-    def _finish(self, feat: FeatureSpec, geom, basis: str, detail: str,
-                accuracy: float | None, inputs=()) -> Resolved:
-        g = feat.geometry
-        inputs, operations = list(inputs), []
-        if g.envelope:
-            # The drawn area contains the element; the element is not its footprint.
-            basis = "envelope"
-            operations.append("envelope")
-            detail += "; envelope: the element mainly lies within this area"
-        if g.buffer_km is not None:
-            geom = buffer_km(geom, g.buffer_km)
-            operations.append("buffer")
-            basis = _BUFFERED_BASIS.get(basis, "buffer")
-            detail += f"; buffered {g.buffer_km:g} km (schematic width)"
-            accuracy = max(accuracy or 0.0, g.buffer_km * 1000)
-        if g.clip is not None:
-            region, label = self.region(g.clip)
-            inputs.append(self.region_badge(g.clip))
-            geom = shapely.intersection(geom, region)
-            detail += f"; clipped to {label}"
-        if accuracy is None:
-            accuracy = default_accuracy(basis)
-        if g.accuracy_m is not None:
-            accuracy = g.accuracy_m
-        if feat.basis_detail:
-            detail = f"{feat.basis_detail.strip()} [{detail}]"
-        badge = badge_of_recipe(basis, inputs, operations)
-        if badge == "envelope":
-            # An envelope has no positional accuracy: its edge is not the element's edge.
-            accuracy = None
-        return Resolved(drop_slivers(shapely.make_valid(geom)), basis, detail, accuracy, badge)
 
 
 def build_plan(plan_id: str, layers_dir: Path | None = None) -> Plan:

@@ -1,8 +1,9 @@
-"""Geometry recipes → shapes, plus the measurements every layer carries.
+"""The shape operations geometry recipes draw with, plus the measurements every layer carries.
 
-A recipe (see ``docs/layer-format.md``) names reference data; this module turns it into a
-shapely geometry together with its ``geometry_basis``, a ``basis_detail`` listing exactly which
-reference objects were used, and a positional ``accuracy_m``.
+A recipe (:mod:`zoning.recipes`, ``docs/layer-format.md``) names reference data and turns it
+into a shapely geometry with these operations (buffers, Voronoi cells, elevation bands…),
+together with its ``geometry_basis``, a ``basis_detail`` listing exactly which reference
+objects were used, and a positional ``accuracy_m`` (:class:`Resolved`).
 """
 
 from __future__ import annotations

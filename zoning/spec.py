@@ -10,15 +10,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import math
 import re
+import typing
 import unicodedata
 import warnings
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Literal
 
 import pandas as pd
 import shapely
@@ -31,16 +31,16 @@ from ._errors import (PlanSpecError, Problem, ReferenceLookupError, SourcesNotVe
 from .model import (COMPARATORS, FAMILIES, GEOMETRY_TYPES, INDICATOR_NATURES, LAYERS_DIR,
                     LIFECYCLES, REGULATIONS, RULE_EFFECTS, STATEMENT_KINDS, activities,
                     theme_names, zone_classes)
+from .recipes import FEATURE_REF, AdminUnitsRecipe, CheckContext, recipe_union
+from .recipes import problems as recipe_problems
+from .recipes import version as recipes_version
 from .settings import settings
 
 ID = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
-FEATURE_REF = Annotated[str, Field(pattern=r"^[a-z0-9_]+/[a-z0-9][a-z0-9-]*$")]
-UNIT_REF = Annotated[str, Field(pattern=r"^(CN|NE):[A-Za-z0-9-]+$")]
 PLAN_ID = Annotated[str, Field(pattern=r"^[a-z]{2}-[a-z0-9-]+$")]
 COUNTRY = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 LANGUAGE = Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]    # ISO 639-1 or 639-3 code
 LEVEL = Literal["national", "provincial", "municipal", "county"]
-PlaceRef = Union[int, Annotated[str, Field(pattern=r"^local:[a-z0-9][a-z0-9-]*$")]]
 NON_LAYER_FILES = ("plan", "rules", "statements")
 
 
@@ -92,80 +92,26 @@ def line_ranges(lines: str) -> list[tuple[int, int]]:
     return out
 
 
-class _Modifiers(_Strict):
-    buffer_km: float | None = Field(default=None, gt=0, le=500)
-    clip: str | None = None
-    accuracy_m: float | None = Field(default=None, ge=0)
-    #: The drawn shape is an envelope: an area the text says the element mainly lies within,
-    #: not the element's own footprint (basis ``envelope``).
-    envelope: bool = False
-
-
 class StatedArea(Source):
     """The element's real size as the plan states it: ``km2`` and the line that says so."""
 
     km2: float = Field(gt=0)
 
 
-class PlanAreaRecipe(_Modifiers):
-    recipe: Literal["plan_area"]
+#: The ``geometry:`` of a feature: one of the recipes registered in :mod:`zoning.recipes`.
+GeometryRecipe = recipe_union()
+_recipes_version = recipes_version()
 
 
-class AdminUnitsRecipe(_Modifiers):
-    recipe: Literal["admin_units"]
-    units: list[UNIT_REF] = Field(min_length=1)
-    #: the units lie outside the plan on purpose (neighbours the plan cooperates or links
-    #: with); without it every unit must lie within the plan extent
-    context: bool = False
-
-
-class PlaceRecipe(_Modifiers):
-    recipe: Literal["place"]
-    place: PlaceRef | None = None
-    places: list[PlaceRef] | None = None
-
-
-class CorridorRecipe(_Modifiers):
-    recipe: Literal["corridor"]
-    through: list[PlaceRef] = Field(min_length=2)
-
-
-class RiverRecipe(_Modifiers):
-    recipe: Literal["river"]
-    river: str
-    from_: PlaceRef | None = Field(default=None, alias="from")
-    to: PlaceRef | None = None
-
-
-class TessellationCellRecipe(_Modifiers):
-    recipe: Literal["tessellation_cell"]
-    place: PlaceRef
-
-
-class ElevationBandRecipe(_Modifiers):
-    recipe: Literal["elevation_band"]
-    band: int = Field(ge=0)      # 0 = below the first break, len(breaks_m) = above the last
-
-
-class FeaturesRecipe(_Modifiers):
-    recipe: Literal["features"]
-    #: Features of the plan; ``plan_area`` may stand for the whole plan area (a remainder:
-    #: ``of: [plan_area, layer/a, layer/b], op: difference``).
-    of: list[Union[Literal["plan_area"], FEATURE_REF]] = Field(min_length=1)
-    op: Literal["union", "intersection", "difference"] = "union"
-
-
-class FileRecipe(_Modifiers):
-    recipe: Literal["file"]
-    path: str
-    layer: str | None = None
-    where: dict[str, Any] | None = None
-
-
-Recipe = Annotated[Union[PlanAreaRecipe, AdminUnitsRecipe, PlaceRecipe, CorridorRecipe,
-                         RiverRecipe, TessellationCellRecipe, ElevationBandRecipe,
-                         FeaturesRecipe, FileRecipe],
-                   Field(discriminator="recipe")]
+def _current_recipes() -> None:
+    """Rebuild the feature schema when a recipe was registered or removed since it was built."""
+    global _recipes_version
+    if _recipes_version == recipes_version():
+        return
+    FeatureSpec.model_fields["geometry"].annotation = typing.get_args(recipe_union())[0]
+    FeatureSpec.model_rebuild(force=True)
+    LayerSpec.model_rebuild(force=True)
+    _recipes_version = recipes_version()
 
 
 class FeatureSpec(_Strict):
@@ -176,7 +122,7 @@ class FeatureSpec(_Strict):
     regulation: Literal[REGULATIONS]  # type: ignore[valid-type]
     lifecycle: Literal[LIFECYCLES] | None = None  # type: ignore[valid-type]
     source: Source
-    geometry: Recipe
+    geometry: GeometryRecipe
     basis_detail: str = ""
     stated_area: StatedArea | None = None
     attributes: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
@@ -680,6 +626,7 @@ def read_plan_source(plan_id: str, *, check_references: bool = True,
         Folder holding the plan folders (default: the repository's ``layers/``).
     """
     folder = plan_folder(plan_id, layers_dir)
+    _current_recipes()
     problems: list[Problem] = []
 
     def rel(path: Path) -> str:
@@ -834,31 +781,6 @@ def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]
 
     feature_keys = {k for k in src.files if "/" in k and ":" not in k}
 
-    def check_place(key, element, ref):
-        if isinstance(ref, str):
-            if ref.removeprefix("local:") not in src.places:
-                add(key, element, f"unknown local place {ref!r} (not in places.csv)")
-        elif check_references:
-            try:
-                reference.place(ref)
-            except ReferenceLookupError as exc:
-                add(key, element, str(exc))
-
-    def check_unit(key, element, ref):
-        if check_references:
-            try:
-                reference.unit(ref)
-            except ReferenceLookupError as exc:
-                add(key, element, str(exc))
-
-    def check_clip(key, element, clip):
-        if clip is None or clip == "plan_area":
-            return
-        if clip.startswith(("CN:", "NE:")):
-            check_unit(key, element, clip)
-        elif clip not in feature_keys:
-            add(key, element, f"clip {clip!r} is neither plan_area, a unit nor a feature")
-
     extent = None
     if check_references:
         extent_parts = []
@@ -869,30 +791,8 @@ def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]
                 problems.append(Problem(plan_file, "extent", str(exc)))
         if extent_parts and len(extent_parts) == len(src.meta.extent.units):
             extent = shapely.union_all(extent_parts)
-
-    def check_unit_inside(key, element, recipe):
-        """A unit far from the plan is a typo unless the recipe says it is context."""
-        if extent is None or recipe.context:
-            return
-        for ref in recipe.units:
-            try:
-                geom, label = reference.unit(ref)
-            except ReferenceLookupError:
-                continue                # reported by check_unit
-            if recipe.buffer_km:
-                # a band reaching in from a neighbour: the buffer must reach the plan
-                km_per_degree = 111.32 * math.cos(math.radians(extent.centroid.y))
-                gap_km = shapely.distance(geom, extent) * km_per_degree
-                if gap_km > recipe.buffer_km:
-                    add(key, element, f"unit {label} lies {gap_km:,.0f} km from the plan "
-                                      f"extent, beyond its buffer_km {recipe.buffer_km:g}; "
-                                      "write 'context: true' in the recipe if it is meant")
-                continue
-            inside = shapely.intersection(geom, extent).area / geom.area if geom.area else 0
-            if inside < 0.5:
-                add(key, element, f"unit {label} lies outside the plan extent ({inside:.0%} of "
-                                  "it inside); write 'context: true' in the recipe if the plan "
-                                  "names it as a neighbour on purpose")
+    recipe_context = CheckContext(src.folder, src.places, frozenset(feature_keys),
+                                  check_references, extent)
 
     dependencies: dict[str, list[str]] = {}
 
@@ -913,78 +813,11 @@ def _semantic_problems(src: PlanSource, check_references: bool) -> list[Problem]
                 if layer.geometry_type != "polygon":
                     add(key, feat.id, "stated_area is only meaningful in polygon layers")
             g = feat.geometry
-            if g.envelope and g.recipe in ("place", "corridor", "river", "tessellation_cell",
-                                           "elevation_band", "file"):
-                add(key, feat.id, f"envelope: true needs an admin_units, plan_area or features "
-                                  f"recipe, not {g.recipe!r}")
-            point_or_line = g.recipe in ("place", "corridor", "river")
-            if layer.geometry_type == "polygon" and point_or_line and g.buffer_km is None:
-                add(key, feat.id, f"recipe {g.recipe!r} in a polygon layer needs buffer_km")
-            if layer.geometry_type == "point" and g.recipe not in ("place",):
-                add(key, feat.id, f"point layer accepts only the 'place' recipe, not {g.recipe!r}")
-            if layer.geometry_type == "line" and g.recipe not in ("corridor", "river", "file"):
-                add(key, feat.id, f"line layer accepts corridor/river/file, not {g.recipe!r}")
-            if layer.geometry_type != "polygon" and g.buffer_km is not None:
-                add(key, feat.id, "buffer_km is only allowed in polygon layers")
-            method = layer.tessellation.method if layer.tessellation else None
-            wanted = {"voronoi": "tessellation_cell", "elevation_bands": "elevation_band"}
-            if g.recipe in wanted.values() and wanted.get(method) != g.recipe:
-                needs = next(m for m, r in wanted.items() if r == g.recipe)
-                add(key, feat.id, f"{g.recipe} features belong in a layer with "
-                                  f"'tessellation: {{method: {needs}}}' and nowhere else")
-            elif method and g.recipe != wanted[method]:
-                add(key, feat.id, f"a '{method}' tessellation layer holds only {wanted[method]} "
-                                  f"features, not {g.recipe!r}")
-            if g.recipe == "elevation_band" and method == "elevation_bands":
-                if g.band > len(layer.tessellation.breaks_m):
-                    add(key, feat.id, f"band {g.band} does not exist: breaks_m "
-                                      f"{layer.tessellation.breaks_m} make "
-                                      f"{len(layer.tessellation.breaks_m) + 1} bands (0…)")
-                elif check_references:
-                    try:
-                        reference.elevation_path(layer.tessellation.raster)
-                    except ReferenceLookupError as exc:
-                        add(key, feat.id, str(exc))
-            if g.recipe == "place":
-                refs = ([g.place] if g.place is not None else []) + list(g.places or [])
-                if not refs:
-                    add(key, feat.id, "place recipe needs 'place' or 'places'")
-                for ref in refs:
-                    check_place(key, feat.id, ref)
-            elif g.recipe in ("corridor",):
-                for ref in g.through:
-                    check_place(key, feat.id, ref)
-            elif g.recipe == "tessellation_cell":
-                check_place(key, feat.id, g.place)
-            elif g.recipe == "admin_units":
-                for ref in g.units:
-                    check_unit(key, feat.id, ref)
-                check_unit_inside(key, feat.id, g)
-            elif g.recipe == "river":
-                for ref in (g.from_, g.to):
-                    if ref is not None:
-                        check_place(key, feat.id, ref)
-                if check_references:
-                    try:
-                        spec = reference.named_river_spec(g.river)
-                        for anchor in spec["via"]:
-                            reference.place(anchor)
-                        # following the network is cached, so each river is traced once
-                        reference.river_line(g.river)
-                    except ReferenceLookupError as exc:
-                        add(key, feat.id, str(exc))
-            elif g.recipe == "features":
-                for ref in g.of:
-                    if ref not in feature_keys and ref != "plan_area":
-                        add(key, feat.id, f"unknown feature {ref!r} in 'of'")
-            elif g.recipe == "file":
-                path = (src.folder / g.path)
-                if not path.exists():
-                    add(key, feat.id, f"file {g.path!r} not found next to the plan")
-            check_clip(key, feat.id, g.clip)
+            for message in recipe_problems(g, layer, recipe_context):
+                add(key, feat.id, message)
             within = layer.tessellation.within if layer.tessellation else None
-            dependencies[key] = [ref for ref in ((g.of if g.recipe == "features" else [])
-                                                 + [g.clip, within]) if ref in feature_keys]
+            dependencies[key] = [ref for ref in g.depends_on() + [g.clip, within]
+                                 if ref in feature_keys]
 
     for cycle in _cycles(dependencies):
         add(cycle[0], cycle[0].split("/", 1)[1],
