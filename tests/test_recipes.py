@@ -179,3 +179,19 @@ def test_envelope_on_a_recipe_without_one_names_the_recipes_that_have_one(plan_d
         read_plan_source("cn-test-mini", layers_dir=plan_dir)
     assert [p.message for p in info.value.problems] == [
         "envelope: true needs an admin_units, plan_area or features recipe, not 'place'"]
+
+
+def test_a_recipe_registered_at_run_time_keys_the_plan_cache_anew(plan_dir):
+    """The persistent cache never hands back a plan built without (or with another) recipe
+    registered by the user's code; with only the package's recipes the key is the usual one."""
+    from zoning.cache import fingerprint
+
+    plain = fingerprint("cn-test-mini", plan_dir)
+    namespace = dict(vars(recipes))
+    exec(compile(_documented_example(), str(DOCS), "exec"), namespace)
+    try:
+        with_ring = fingerprint("cn-test-mini", plan_dir)
+    finally:
+        recipes.unregister("ring")
+    assert with_ring != plain
+    assert fingerprint("cn-test-mini", plan_dir) == plain

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import os
 import pickle
+import sys
 import tempfile
 import warnings
 from functools import cache
@@ -65,6 +67,26 @@ def _library_versions() -> str:
         return ""
 
 
+def _recipe_digest() -> str:
+    """The recipe registry where it is not the package's own: recipes registered (or removed)
+    at run time by the user's code, by their source. Empty for the package's own recipes,
+    whose code is in :func:`_code_digest` (and then the registry need not even be imported)."""
+    recipes = sys.modules.get("zoning.recipes")
+    if recipes is None or recipes.RECIPES == recipes.BUILT_IN:
+        return ""
+    parts = []
+    for tag, cls in recipes.RECIPES.items():
+        if cls.__module__ == "zoning.recipes":
+            parts.append(tag)
+            continue
+        try:
+            code = inspect.getsource(cls)
+        except (OSError, TypeError):    # defined in a REPL: never reuse another's entry
+            code = f"{cls.__module__}.{cls.__qualname__}@{id(cls)}"
+        parts.append(f"{tag}:{code}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
 _MEMO: dict[tuple, tuple[tuple, str]] = {}
 
 
@@ -78,12 +100,13 @@ def fingerprint(plan_id: str, layers_dir: Path | None = None) -> str:
     layers_dir = Path(layers_dir or settings.layers_dir)
     files = _source_files(plan_id, layers_dir)
     stats = [os.stat(p) for p in files]
-    stamp = tuple((str(p), st.st_mtime_ns, st.st_size) for p, st in zip(files, stats))
+    stamp = tuple((str(p), st.st_mtime_ns, st.st_size) for p, st in zip(files, stats)) + (
+        _recipe_digest(),)
     memo_key = (plan_id, str(layers_dir), str(settings.sources_dir))
     memo = _MEMO.get(memo_key)
     if memo is not None and memo[0] == stamp:
         return memo[1]
-    digest = hashlib.sha256(_code_digest().encode() + plan_id.encode())
+    digest = hashlib.sha256(_code_digest().encode() + plan_id.encode() + stamp[-1].encode())
     for path, st in zip(files, stats):
         if path.parent == settings.reference_dir:
             digest.update(f"{path.name}:{st.st_size}:{st.st_mtime_ns}".encode())

@@ -696,3 +696,7 @@ class FileRecipe(GeometryRecipe):
             raise ReferenceLookupError(f"file {self.path}: no feature matches {self.where}")
         return Shape(shapely.union_all(gdf.to_crs(CRS).geometry.values), self.basis,
                      f"file {self.path} {self.where or ''}")
+
+
+#: The package's own recipes, as registered when this module was imported.
+BUILT_IN: Mapping[str, type[GeometryRecipe]] = dict(RECIPES)
