@@ -39,10 +39,24 @@ def test_the_contract_lists_every_module_once():
     named = [m.strip() for layer in layers for m in layer.replace("|", ":").split(":")]
     present = [m.strip("()") for m in named if not m.startswith("(") or m.strip("()") in MODULES]
     assert sorted(present) == sorted(MODULES - {"__init__"})
-    doc = (ROOT / "docs" / "architecture.md").read_text()
-    for layer in layers:
-        for module in layer.replace("|", ":").split(":"):
-            assert f"`{module.strip('() ')}`" in doc, f"docs/architecture.md does not place {module}"
+    assert _diagram_stages() == [sorted(m.strip("() ") for m in layer.replace("|", ":").split(":"))
+                                 for layer in layers]
+
+
+def _diagram_stages() -> list[list[str]]:
+    """The stages of the diagram in docs/architecture.md, top to bottom, as module lists."""
+    import re
+
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    diagram = doc.split("```\n", 2)[1]
+    stages, current = [], []
+    for line in diagram.splitlines():
+        if line.strip().startswith(("├", "└")):
+            stages.append(sorted(current))
+            current = []
+        else:
+            current += re.findall(r"`([a-z_]+)`", line)
+    return [s for s in stages if s]
 
 
 def test_contract_fails_on_an_upward_import(tmp_path):
