@@ -750,8 +750,8 @@ def _plan_files(folder: Path, problems: list[Problem],
         if len(kinds) == 1:
             held[kinds[0]].append((path, raw))
             continue
-        message = (f"holds {' and '.join(f'{k}:' for k in kinds)}; a plan file holds one kind "
-                   f"of content, {kinds_told}: split it" if kinds else
+        message = (f"holds {' and '.join(f'{k}:' for k in kinds)} together; a plan file holds "
+                   f"one kind of content ({kinds_told}): split it, one file per kind" if kinds else
                    f"holds no plan content: a plan's YAML file other than plan.yaml holds "
                    f"{kinds_told}")
         problems.append(Problem(rel(path), "file", message, raw.get("__line__")))
