@@ -1,7 +1,7 @@
 """Every element row of each seed digest is accounted for in its plan's coverage table.
 
 The digests in ``../shared/research/seed-*.md`` list each plan's spatial elements in tables.
-``layers/<plan>/digest_coverage*.csv`` maps every such row — by its digest id (``QOM-AX-01``)
+``layers/<plan>/digest_coverage.csv`` maps every such row — by its digest id (``QOM-AX-01``)
 or, where the row has none, by its digest line (``L212``) — to what encodes it (features,
 rules, statements, indicators of the built plan) or says why it is not encoded. The test
 reads the digest itself, so a row added to or missed from the table fails it, and every
@@ -52,12 +52,11 @@ def digest_rows(name: str, sections: list[tuple[int, int]]) -> dict[str, int]:
 
 
 def coverage(plan_id: str) -> pd.DataFrame:
-    files = sorted((LAYERS_DIR / plan_id).glob("digest_coverage*.csv"))
-    if not files:
+    path = LAYERS_DIR / plan_id / "digest_coverage.csv"
+    if not path.exists():
         return pd.DataFrame(columns=["digest_ref", "digest_line", "element", "status",
-                                     "encoded_as", "note", "file"])
-    return pd.concat([pd.read_csv(f, dtype=str, keep_default_na=False).assign(file=f.name)
-                      for f in files], ignore_index=True)
+                                     "encoded_as", "note"])
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
 @pytest.fixture(params=sorted(DIGESTS))
@@ -92,7 +91,7 @@ def test_every_coverage_entry_resolves_in_the_built_plan(plans, plan_id):
     known |= {f"statement:{s}" for s in plan.tables["statements"].statement_id}
     known |= {f"indicator:{i}" for i in plan.tables["indicators"].indicator_id}
     table = coverage(plan_id)
-    assert not table.empty, f"{plan_id}: no digest_coverage*.csv"
+    assert not table.empty, f"{plan_id}: no digest_coverage.csv"
     bad_status = table[~table.status.isin(STATUSES)]
     assert bad_status.empty, bad_status[["digest_ref", "status"]].to_string()
     refs = table.encoded_as.str.split(";").map(lambda r: [x.strip() for x in r if x.strip()])
@@ -107,7 +106,7 @@ def test_every_coverage_entry_resolves_in_the_built_plan(plans, plan_id):
 
 
 def test_coverage_tables_are_plain_utf8_csv_with_the_documented_columns():
-    for path in sorted(LAYERS_DIR.glob("*/digest_coverage*.csv")):
+    for path in sorted(LAYERS_DIR.glob("*/digest_coverage.csv")):
         header = Path(path).read_text(encoding="utf-8").splitlines()[0]
         assert header == "digest_ref,digest_line,element,status,encoded_as,note", path
 
@@ -120,7 +119,7 @@ def test_status_is_consistent_with_the_note():
     no_geometry = re.compile(r"(^|[^a-z])no geometry(?! of its own)|not located|no location|"
                              r"no extent|no sites|not drawn|cannot be located", re.I)
     wrong = []
-    for path in sorted(LAYERS_DIR.glob("*/digest_coverage*.csv")):
+    for path in sorted(LAYERS_DIR.glob("*/digest_coverage.csv")):
         table = pd.read_csv(path, keep_default_na=False, dtype=str)
         for row in table.itertuples():
             refs = [r.strip() for r in row.encoded_as.split(";") if r.strip()]

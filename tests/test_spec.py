@@ -182,3 +182,77 @@ def test_elevation_band_recipes_are_checked(broken_dir):
     path.write_text(banded)
     problems = _problems(broken_dir)
     assert all("band 5 does not exist" in p.message for p in problems) and problems
+
+
+# --- what a file holds is told by its content, not by its name -------------------------------
+
+def test_files_are_read_by_what_they_hold_whatever_their_names(broken_dir, test_layers_dir):
+    plan = broken_dir / "cn-test-mini"
+    original = read_plan_source("cn-test-mini", layers_dir=test_layers_dir)
+    (plan / "rules.yaml").rename(plan / "protection_of_the_red_line.yaml")
+    (plan / "statements.yaml").rename(plan / "goals_and_strategies.yaml")
+    rule_text = (plan / "protection_of_the_red_line.yaml").read_text(encoding="utf-8")
+    (plan / "water.yaml").write_text(rule_text.replace("id: epr-no-construction",
+                                                       "id: epr-no-construction-again"),
+                                     encoding="utf-8")
+    src = read_plan_source("cn-test-mini", layers_dir=broken_dir)
+    assert set(src.layers) == set(original.layers)
+    # files in name order: protection_of_the_red_line.yaml, then water.yaml
+    assert [r.id for r in src.rules] == [*(r.id for r in original.rules),
+                                         "epr-no-construction-again"]
+    assert src.rules[0] == original.rules[0]
+    assert src.statements == original.statements
+    assert src.files["rules:epr-no-construction-again"] == "layers/cn-test-mini/water.yaml"
+
+
+def test_a_file_holding_no_kind_or_two_kinds_is_rejected_naming_the_file(broken_dir):
+    plan = broken_dir / "cn-test-mini"
+    statements = (plan / "statements.yaml").read_text(encoding="utf-8")
+    (plan / "rules.yaml").write_text((plan / "rules.yaml").read_text(encoding="utf-8")
+                                     + statements, encoding="utf-8")
+    (plan / "statements.yaml").unlink()
+    (plan / "notes.yaml").write_text("note: the red line is drawn by the county\n",
+                                     encoding="utf-8")
+    towns = plan / "towns.yaml"
+    towns.write_text(towns.read_text(encoding="utf-8") + "rules: []\n", encoding="utf-8")
+    problems = {p.file: p for p in _problems(broken_dir)}
+    assert set(problems) == {"layers/cn-test-mini/rules.yaml", "layers/cn-test-mini/notes.yaml",
+                             "layers/cn-test-mini/towns.yaml"}
+    assert "holds rules: and statements:" in problems["layers/cn-test-mini/rules.yaml"].message
+    assert "holds layer: and rules:" in problems["layers/cn-test-mini/towns.yaml"].message
+    assert "holds no plan content" in problems["layers/cn-test-mini/notes.yaml"].message
+    assert all(p.element == "file" and p.line == 1 for p in problems.values())
+
+
+def test_a_csv_of_no_known_name_is_rejected_not_skipped(broken_dir):
+    plan = broken_dir / "cn-test-mini"
+    (plan / "indicators.csv").rename(plan / "indicators_water.csv")
+    (plan / "towns.yaml").rename(plan / "towns.yml")
+    problems = _problems(broken_dir)
+    assert sorted(p.file for p in problems) == ["layers/cn-test-mini/indicators_water.csv",
+                                                "layers/cn-test-mini/towns.yml"]
+    assert all("unknown plan file, not read" in p.message and "indicators.csv" in p.message
+               for p in problems)
+
+
+def test_each_real_plan_keeps_one_file_per_table():
+    """Rules, statements, indicators, digest coverage and the not-encoded notes of a plan are
+    one file each (a split by the pass of work that wrote them is merged)."""
+    import yaml
+
+    from zoning.model import LAYERS_DIR, plan_ids
+
+    for plan_id in plan_ids():
+        folder = LAYERS_DIR / plan_id
+        holding = {}
+        for path in sorted(folder.glob("*.yaml")):
+            if path.name != "plan.yaml":
+                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+                holding.setdefault(next(k for k in ("layer", "rules", "statements")
+                                        if k in data), []).append(path.name)
+        assert holding["rules"] == ["rules.yaml"], plan_id
+        assert holding["statements"] == ["statements.yaml"], plan_id
+        others = sorted(p.name for p in folder.iterdir() if p.suffix in (".csv", ".md"))
+        assert set(others) <= {"indicators.csv", "places.csv", "digest_coverage.csv",
+                               "NOT_ENCODED.md"}, (plan_id, others)
+        assert {"indicators.csv", "digest_coverage.csv", "NOT_ENCODED.md"} <= set(others), plan_id

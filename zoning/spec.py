@@ -647,13 +647,9 @@ def read_plan_source(plan_id: str, *, check_references: bool = True,
     raw_layers: dict[str, dict] = {}
     files: dict[str, str] = {}
     lines: dict[str, int] = {}
-    for path in sorted(folder.glob("*.yaml")):
+    held = _plan_files(folder, problems, rel)
+    for path, raw in held["layer"]:
         stem = path.stem
-        if stem == "plan" or stem.startswith(("rules", "statements")):
-            continue
-        raw = _read_yaml(path, problems, rel(path))
-        if raw is None:
-            continue
         try:
             spec = LayerSpec.model_validate(_strip_lines(raw))
         except ValidationError as exc:
@@ -678,12 +674,13 @@ def read_plan_source(plan_id: str, *, check_references: bool = True,
             files[key] = rel(path)
             lines[key] = raw["features"][i].get("__line__")
 
-    rules = _read_list(folder, "rules", RuleSpec, problems, rel, files, lines)
-    statements = _read_list(folder, "statements", StatementSpec, problems, rel, files, lines)
+    rules = _read_list(held["rules"], "rules", RuleSpec, problems, rel, files, lines)
+    statements = _read_list(held["statements"], "statements", StatementSpec, problems, rel, files,
+                            lines)
 
     indicators: list[IndicatorRow] = []
     seen_indicators: set[tuple[str, object]] = set()
-    for path in sorted(folder.glob("indicators*.csv")):
+    for path in filter(Path.exists, [folder / "indicators.csv"]):
         for line_no, ind in _validated_rows(path, IndicatorRow, "indicator_id", problems, rel):
             key = (ind.indicator_id, ind.target_year)
             if key in seen_indicators:
@@ -724,12 +721,51 @@ def _validated_rows(path: Path, model, id_field: str, problems: list[Problem], r
                                         line_no))
 
 
-def _read_list(folder, kind, model, problems, rel, files, lines):
-    out = []
-    for path in sorted(folder.glob(f"{kind}*.yaml")):
+#: What a plan's YAML file holds, told by its top-level key: a feature layer (``layer:``), a
+#: list of rules (``rules:``) or a list of statements (``statements:``). ``plan.yaml`` is
+#: found by its name; every other ``*.yaml`` in the plan folder holds exactly one of these.
+PLAN_FILE_KINDS = ("layer", "rules", "statements")
+#: The plan's CSV files, found by their names (a CSV has no key to say what it holds):
+#: indicators and local places are read; the digest coverage table is read by the tests.
+PLAN_CSV_FILES = ("indicators.csv", "places.csv", "digest_coverage.csv")
+
+
+def _plan_files(folder: Path, problems: list[Problem],
+                rel) -> dict[str, list[tuple[Path, dict]]]:
+    """Every YAML file of a plan but ``plan.yaml``, read once and sorted by what it holds.
+
+    Returns ``{kind: [(path, raw mapping), …]}`` for each of :data:`PLAN_FILE_KINDS`, files in
+    name order. A file holding none or more than one kind, a CSV file of no known name and a
+    ``.yml`` file (which would be skipped) are problems naming the file.
+    """
+    held: dict[str, list[tuple[Path, dict]]] = {kind: [] for kind in PLAN_FILE_KINDS}
+    kinds_told = "a layer (layer:), rules (rules:) or statements (statements:)"
+    for path in sorted(folder.glob("*.yaml")):
+        if path.name == "plan.yaml":
+            continue
         raw = _read_yaml(path, problems, rel(path))
         if raw is None:
             continue
+        kinds = [kind for kind in PLAN_FILE_KINDS if kind in raw]
+        if len(kinds) == 1:
+            held[kinds[0]].append((path, raw))
+            continue
+        message = (f"holds {' and '.join(f'{k}:' for k in kinds)} together; a plan file holds "
+                   f"one kind of content ({kinds_told}): split it, one file per kind" if kinds else
+                   f"holds no plan content: a plan's YAML file other than plan.yaml holds "
+                   f"{kinds_told}")
+        problems.append(Problem(rel(path), "file", message, raw.get("__line__")))
+    for path in sorted([*folder.glob("*.csv"), *folder.glob("*.yml")]):
+        if path.name not in PLAN_CSV_FILES:
+            problems.append(Problem(rel(path), "file",
+                                    f"unknown plan file, not read: YAML files end in .yaml, and "
+                                    f"the CSV files of a plan are {', '.join(PLAN_CSV_FILES)}"))
+    return held
+
+
+def _read_list(held, kind, model, problems, rel, files, lines):
+    out = []
+    for path, raw in held:
         items = raw.get(kind)
         if not isinstance(items, list):
             problems.append(Problem(rel(path), "file", f"must hold a list under '{kind}:'",
