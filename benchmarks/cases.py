@@ -371,15 +371,17 @@ def compliance(n_points: int, repeats: int) -> Result:
 def shanxi_amended(plan):
     """Shanxi with its urban development boundary grown by a 0.15° disc outside it (clipped to
     the province), one rule added and one indicator target changed; and the added land."""
+    import zoning
+
     extent = shapely.from_wkt(plan.meta["extent_wkt"])
     layer = plan["control_lines"]
     udb = layer[layer.feature_id.str.endswith("/urban-development-boundary")].geometry.iloc[0]
     disc = shapely.intersection(extent, shapely.point_on_surface(extent.difference(udb))
                                 .buffer(0.15))
     grown = shapely.union(udb, disc)
-    amended = plan.replace_layer("control_lines", gpd.GeoDataFrame(geometry=[grown],
-                                                                   crs="EPSG:4326"),
-                                 feature="urban-development-boundary")
+    amended = zoning.replace_layer(plan, "control_lines",
+                                   gpd.GeoDataFrame(geometry=[grown], crs="EPSG:4326"),
+                                   feature="urban-development-boundary")
     rules = plan.table("rules")
     rule = rules.iloc[0].copy()
     rule["rule_id"], rule["text_en"] = "amendment-1", "Amendment 1"

@@ -28,6 +28,7 @@ import pyogrio
 
 from ._errors import ZoningError
 from .geometry import ellipsoid_area_m2
+from .build import replace_layer
 from .files import package_layers, read_vector
 from .model import CRS, Plan
 from .profiles import layer_zone_classes, profile_layers, profiles
@@ -126,7 +127,7 @@ def adopt(plan: Plan, package: str | Path, *, targets: dict[str, str] | None = N
         drawn = candidates.set_index("feature_id").geometry[feature_id]
         before = float(ellipsoid_area_m2(gpd.GeoSeries([drawn], crs=CRS))[0]) / 1e6
         layer = feature_id.split("/")[1]
-        plan = plan.replace_layer(layer, gdf, feature=feature_id.split("/", 2)[2])
+        plan = replace_layer(plan, layer, gdf, feature=feature_id.split("/", 2)[2])
         plan = _note_source(plan, layer, feature_id, f"official delineation adopted from "
                                                      f"{Path(package).name}, layer {name} ({code})")
         adopted = plan.layers[layer].set_index("feature_id").loc[feature_id]

@@ -671,7 +671,7 @@ def diff(old, new, *, units: gpd.GeoDataFrame | None = None,
     old, new : str, Path or Plan
         A plan id (``"cn-yongji-2035"``), a plan at a git revision of ``layers/``
         (``"cn-yongji-2035@HEAD~2"``), a GeoPackage written by :func:`zoning.write_gpkg`, or
-        a built :class:`~zoning.model.Plan` (e.g. ``plan.replace_layer(...)``).
+        a built :class:`~zoning.model.Plan` (e.g. ``zoning.replace_layer(plan, ...)``).
     units : GeoDataFrame, optional
         Polygons to report transitions by (any CRS; ``unit_id`` names them, else the index).
         Default: the admin units of both versions (:func:`zoning.admin_units`).
