@@ -21,7 +21,7 @@ from . import reference
 from ._errors import CRSError, PlanSpecError, Problem, ReferenceLookupError, ZoningError
 from .cache import cached, fingerprint
 from .geometry import Resolved, area_km2, as_multi, length_km
-from .model import CRS, FEATURE_COLUMNS, PROCESS_STEP, REGULATION_NATURE, Plan, zone_classes
+from .model import CRS, FEATURE_COLUMNS, REGULATION_NATURE, Plan, PlanRecord, zone_classes
 from .recipes import basis_badge, resolve, tessellation_recipe
 from .spec import PlanSource, indicators_frame, read_plan_source
 
@@ -163,31 +163,14 @@ def build_plan(plan_id: str, layers_dir: Path | None = None) -> Plan:
 
     tables = _tables(src, layers)
     meta = _meta_record(src, resolver)
-    return Plan(MappingProxyType(meta), MappingProxyType(layers), MappingProxyType(tables))
+    return Plan(meta, MappingProxyType(layers), MappingProxyType(tables))
 
 
-def _meta_record(src: PlanSource, resolver: _Resolver) -> dict:
-    m = src.meta
+def _meta_record(src: PlanSource, resolver: _Resolver) -> PlanRecord:
     extent_area = float(area_km2(gpd.GeoSeries([resolver.plan_area], crs=CRS))[0])
-    return {
-        "plan_id": m.plan_id, "title": m.title, "title_en": m.title_en, "country": m.country,
-        "language": m.language, "level": m.level, "plan_type": m.plan_type,
-        "issuer": m.issuer, "issuer_en": m.issuer_en, "approved_by": m.approved_by,
-        "approval_date": m.approval_date.isoformat() if m.approval_date else "",
-        "base_year": m.base_year, "horizon_year": m.horizon_year,
-        "vision_year": m.vision_year, "calendar": m.calendar,
-        "horizon_year_local": m.horizon_year_local, "lifecycle": m.lifecycle,
-        "process_step": PROCESS_STEP[m.lifecycle],
-        "source_document": m.source_document, "source_lines": m.source.lines,
-        "source_text": m.source.text,
-        "extent_units": ";".join(m.extent.units), "extent_detail": resolver.plan_area_detail,
-        "extent_area_km2": round(extent_area, 1),
-        "successor_date": m.successor.date.isoformat() if m.successor else "",
-        "successor": m.successor.description if m.successor else "",
-        "successor_en": m.successor.description_en if m.successor else "",
-        "notes": m.notes, "built_at": _dt.date.today().isoformat(),
-        "extent_wkt": resolver.plan_area.wkt,
-    }
+    return src.meta.record(extent_wkt=resolver.plan_area.wkt,
+                           extent_detail=resolver.plan_area_detail,
+                           extent_area_km2=round(extent_area, 1), built_at=_dt.date.today())
 
 
 def _tables(src: PlanSource, layers: dict[str, gpd.GeoDataFrame]) -> dict[str, pd.DataFrame]:
