@@ -9,9 +9,18 @@ each line's official shape into the plan's feature of that zone class through
 rules and gets the badge ``authoritative``. The report compares each line's official area
 with what the plan states (red line delineated 3.41万 km², farmland ≥ 4748万亩 …).
 
->>> import zoning
->>> shanxi, report = zoning.adopt(zoning.load("cn-shanxi-2035"), "sqsx.gdb")   # doctest: +SKIP
->>> report[["layer", "official_km2", "stated_km2", "official_to_stated"]]       # doctest: +SKIP
+Here the package is the plan's own database export, standing in for a bureau's delivery
+(a real one is a FileGDB such as ``sqsx.gdb``):
+
+>>> shanxi = zoning.load("cn-shanxi-2035")
+>>> from zoning.export import export
+>>> package = export(shanxi, tmp / "sqsx.gpkg", "cn-mnr", include_schematic=True)
+>>> adopted, report = zoning.adopt(shanxi, package)
+>>> report[["layer", "official_to_stated"]]
+    layer  official_to_stated
+0  STBHHX              2.0463
+1  YJJBNT              2.1089
+2  CZKFBJ                 NaN
 """
 
 from __future__ import annotations

@@ -165,8 +165,11 @@ def comply(projects, activity: str | None = None, plans=None, *, crs=None,
 
     Examples
     --------
-    >>> v = zoning.comply(projects, activity="industry")                   # doctest: +SKIP
-    >>> v[v.verdict == "violation"][["rule_id", "reason", "citation"]]      # doctest: +SKIP
+    >>> import geopandas as gpd, shapely
+    >>> projects = gpd.GeoSeries([shapely.Point(110.45, 34.87).buffer(0.01)], crs="EPSG:4326")
+    >>> v = zoning.comply(projects, activity="industry", plans="cn-yongji-2035")
+    >>> v.groupby("verdict").size().to_dict()
+    {'allowed': 1, 'needs permit': 5}
     """
     sites = prepare(projects, crs=crs, what="projects")
     acts = _activities_of(sites, activity, activity_column)

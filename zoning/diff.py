@@ -169,7 +169,8 @@ def plan_at_revision(plan_id: str, revision: str) -> Plan:
 
     Examples
     --------
-    >>> plan_at_revision("vn-kontum-2030", "HEAD~1")                # doctest: +SKIP
+    >>> plan_at_revision("vn-kontum-2030", "HEAD").plan_id
+    'vn-kontum-2030'
     """
     from .build import build_plan
 
@@ -688,9 +689,17 @@ def diff(old, new, *, units: gpd.GeoDataFrame | None = None,
     >>> import zoning
     >>> zoning.diff("cn-yongji-2035", "cn-yongji-2035").empty
     True
-    >>> d = zoning.diff("vn-kontum-2030@921413d~1", "vn-kontum-2030@921413d")  # doctest: +SKIP
-    >>> d.features[["key", "change", "length_gained_km", "length_lost_km"]]  # doctest: +SKIP
-    >>> zoning.write_diff(d, "out/kontum-diff")     # diff.gpkg + diff.html  # doctest: +SKIP
+    >>> from dataclasses import replace
+    >>> kontum = zoning.load("vn-kontum-2030")
+    >>> merged = replace(kontum, layers={**kontum.layers,
+    ...                                  "districts": kontum["districts"].iloc[1:]})
+    >>> d = zoning.diff(kontum, merged)
+    >>> d.features[["key", "change"]].values.tolist()
+    [['districts/kon-tum-city', 'removed']]
+    >>> sorted(zoning.write_diff(d, tmp / "kontum-diff"))   # diff.gpkg + diff.html
+    ['gpkg', 'map']
+
+    A revision of the repository: ``zoning.diff("vn-kontum-2030@HEAD~1", "vn-kontum-2030")``.
     """
     old_plan, old_label = resolve_version(old)
     new_plan, new_label = resolve_version(new)

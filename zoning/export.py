@@ -56,7 +56,9 @@ def export(plan: Plan, path: str | Path, fmt: str = "gpkg", **cn_mnr_options) ->
 
     Examples
     --------
-    >>> export(zoning.load("cn-yongji-2035"), "out/yongji-fgb", "fgb")     # doctest: +SKIP
+    >>> out = export(zoning.load("cn-yongji-2035"), tmp / "yongji-fgb", "fgb")
+    >>> sorted(p.name for p in out.iterdir())[:3]
+    ['admin_units.fgb', 'agriculture.fgb', 'central_urban_area.fgb']
     """
     if fmt not in FORMATS:
         raise ZoningError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -214,8 +216,8 @@ def china_mnr_layers(plan: Plan, profile: str = "county", crs: str | int = "auto
 
     Examples
     --------
-    >>> layers = china_mnr_layers(zoning.load("cn-yongji-2035"))      # doctest: +SKIP
-    >>> layers["XZQ"].crs.to_epsg()                                     # doctest: +SKIP
+    >>> layers = china_mnr_layers(zoning.load("cn-yongji-2035"))
+    >>> layers["XZQ"].crs.to_epsg()
     4525
     """
     from .stats import admin_units
@@ -495,6 +497,9 @@ def to_postgis(plan: Plan, url: str, schema: str | None = None, *,
 
     Examples
     --------
+    Needs a PostgreSQL server with PostGIS, which the test suite does not have (hence
+    skipped; ``tests/test_postgis.py`` runs it where one is set up):
+
     >>> to_postgis(zoning.load("cn-yongji-2035"), "postgresql://me@localhost/gis")  # doctest: +SKIP
     'cn_yongji_2035'
     """

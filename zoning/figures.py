@@ -210,9 +210,8 @@ def plan_figure(plan: Plan, *, layers: list[str] | None = None, language: str | 
 
     Examples
     --------
-    >>> import zoning
-    >>> fig = plan_figure(zoning.load("cn-yongji-2035"))               # doctest: +SKIP
-    >>> fig.savefig("yongji.pdf")                                      # doctest: +SKIP
+    >>> fig = plan_figure(zoning.load("cn-yongji-2035"))
+    >>> fig.savefig(tmp / "yongji.png", dpi=50)
     """
     from matplotlib.figure import Figure
 
@@ -293,8 +292,8 @@ def write_figure(plan: Plan, path: str | Path, *, dpi: int = 200, **kwargs) -> P
 
     Examples
     --------
-    >>> import zoning
-    >>> write_figure(zoning.load("cn-yongji-2035"), "out/cn-yongji-2035.pdf")  # doctest: +SKIP
+    >>> write_figure(zoning.load("cn-yongji-2035"), tmp / "cn-yongji-2035.pdf").name
+    'cn-yongji-2035.pdf'
     """
     path = Path(path)
     fig = plan_figure(plan, **kwargs)

@@ -132,8 +132,11 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
 
     Examples
     --------
-    >>> with atomic_path("out/x.gpkg") as tmp:        # doctest: +SKIP
-    ...     gdf.to_file(tmp)
+    >>> rivers = zoning.load("cn-yongji-2035")["rivers"]
+    >>> with atomic_path(tmp / "rivers.geojson") as part:
+    ...     rivers.to_file(part)
+    >>> [p.name for p in tmp.iterdir()]
+    ['rivers.geojson']
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)

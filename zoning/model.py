@@ -84,7 +84,7 @@ class PlanRecord(BaseModel):
     >>> plan.meta.plan_id, plan.meta["country"], plan.meta.calendar, plan.meta.horizon_year_local
     ('ir-qom-1414', 'IR', 'solar_hijri', 1414)
     >>> shapely.from_wkt(plan.meta.extent_wkt).geom_type
-    'MultiPolygon'
+    'Polygon'
     """
 
     model_config = ConfigDict(extra="allow", frozen=True)
@@ -396,9 +396,10 @@ class Plan:
 
     Examples
     --------
-    >>> plan = zoning.load("cn-yongji-2035")
-    >>> sorted(plan["control_lines"].zone_class.unique())
-    ['ecological_protection_redline', 'permanent_basic_farmland', 'urban_development_boundary']
+    >>> plan = zoning.load("cn-shanxi-2035")
+    >>> sorted(plan["control_lines"].zone_class.unique())  # doctest: +NORMALIZE_WHITESPACE
+    ['cultivated_land_protection', 'ecological_protection_red_line', 'land_consolidation_area',
+     'permanent_basic_farmland', 'urban_development_boundary', 'water_conservation_area']
     """
 
     meta: PlanRecord

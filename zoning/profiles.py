@@ -8,7 +8,7 @@ status of the entry). Code lists (规划分区代码 …) are in ``cn-mnr-domain
 :mod:`zoning.adopt` read everything from here. See ``docs/exports.md``.
 
 >>> from zoning.profiles import profile_layers
->>> profile_layers("county").index.tolist()            # doctest: +SKIP
+>>> profile_layers("county").index.tolist()
 ['XZQ', 'STBHHX', 'YJJBNT', 'CZKFBJ', 'GHFQ', 'LSWHBHX', 'HLFXKZX']
 """
 

@@ -59,7 +59,7 @@ def admin_units(plan: Plan | str, level: str = "county") -> gpd.GeoDataFrame:
 
     Examples
     --------
-    >>> admin_units("cn-yongji-2035").unit_id.tolist()            # doctest: +SKIP
+    >>> admin_units("cn-yongji-2035").unit_id.tolist()
     ['CN:140881']
     """
     from . import reference
@@ -154,7 +154,12 @@ def tabulate(plans=None, units: gpd.GeoDataFrame | None = None, *, by: str = "zo
 
     Examples
     --------
-    >>> zoning.tabulate("cn-yongji-2035").head()                   # doctest: +SKIP
+    >>> table = zoning.tabulate("cn-yongji-2035")
+    >>> table.columns.tolist()  # doctest: +NORMALIZE_WHITESPACE
+    ['unit', 'plan_id', 'zone_class', 'zone_class_label', 'area_km2', 'unit_area_km2',
+     'share_of_unit']
+    >>> float(table.set_index("zone_class").loc["central_urban_area", "area_km2"].round(1))
+    78.4
     """
     from .scale import is_dask, map_sites
 
@@ -233,8 +238,13 @@ def overlap_matrix(plans=None, classes: list[str] | None = None, *,
 
     Examples
     --------
-    >>> zoning.overlap_matrix("cn-shanxi-2035", ["ecological_protection_red_line",
-    ...                       "permanent_basic_farmland"])             # doctest: +SKIP
+    >>> zoning.overlap_matrix("cn-yongji-2035", ["key_ecological_function_area",
+    ...                       "agricultural_production_area"]).round(1)
+    ... # doctest: +NORMALIZE_WHITESPACE
+                                  key_ecological_function_area  agricultural_production_area
+    zone_class
+    key_ecological_function_area                         448.9                         448.9
+    agricultural_production_area                         448.9                        1218.3
     """
     slices = slices_of(plans)
     groups = _slice_groups(slices, by)
@@ -267,8 +277,9 @@ def verify_indicators(plan: Plan | str) -> pd.DataFrame:
 
     Examples
     --------
-    >>> zoning.verify_indicators("cn-shanxi-2035")[["name_en", "target_value", "measured"]]
-    ... # doctest: +SKIP
+    >>> table = zoning.verify_indicators("cn-shanxi-2035")
+    >>> table.meets.value_counts().to_dict()        # targets that can be measured
+    {False: 2, True: 2}
     """
     (plan,) = resolve_plans(plan)
     table = plan.table("indicators")
