@@ -18,7 +18,8 @@ import pandas as pd
 import shapely
 
 from . import reference
-from ._errors import CRSError, PlanSpecError, Problem, ReferenceLookupError, ZoningError
+from ._errors import (CRSError, InvalidArgumentError, PlanSpecError, Problem,
+                      ReferenceLookupError, UnknownLayerError)
 from .cache import cached, fingerprint
 from .geometry import Resolved, area_km2, as_multi, length_km
 from .model import CRS, FEATURE_COLUMNS, REGULATION_NATURE, Plan, PlanRecord, zone_classes
@@ -275,10 +276,10 @@ def swap_in(plan: Plan, layer: str, data: gpd.GeoDataFrame | str | Path, *,
     from .files import read_vector
 
     if layer not in plan.layers:
-        raise ZoningError(f"plan {plan.plan_id} has no layer {layer!r}; "
-                          f"layers: {', '.join(plan.layers)}")
+        raise UnknownLayerError(f"plan {plan.plan_id} has no layer {layer!r}; "
+                                f"layers: {', '.join(plan.layers)}")
     if (feature is None) == (id_column is None):
-        raise ZoningError("give exactly one of feature= or id_column=")
+        raise InvalidArgumentError("give exactly one of feature= or id_column=")
     label = str(data) if isinstance(data, (str, Path)) else "a GeoDataFrame"
     gdf = read_vector(data) if isinstance(data, (str, Path)) else data
     if gdf.crs is None:
@@ -296,7 +297,8 @@ def swap_in(plan: Plan, layer: str, data: gpd.GeoDataFrame | str | Path, *,
         targets = dict(zip(full, gdf.geometry.values))
     missing = set(targets) - set(out.feature_id)
     if missing:
-        raise ZoningError(f"no feature(s) {sorted(missing)} in layer {layer!r} of {plan.plan_id}")
+        raise UnknownLayerError(f"no feature(s) {sorted(missing)} in layer {layer!r} of "
+                                f"{plan.plan_id}")
     mask = out.feature_id.isin(list(targets))
     out.loc[mask, "geometry"] = [as_multi(targets[f], kind) for f in out.loc[mask, "feature_id"]]
     out.loc[mask, "geometry_basis"] = "authoritative"

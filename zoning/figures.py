@@ -21,6 +21,7 @@ import numpy as np
 import shapely
 
 from . import styles
+from ._errors import InvalidArgumentError
 from .files import atomic_path
 from .model import Plan
 
@@ -221,7 +222,7 @@ def plan_figure(plan: Plan, *, layers: list[str] | None = None, language: str | 
     names = [n for n in (layers or list(plan.layers)) if len(plan.layers[n])]
     frames = [plan.layers[n] for n in names]
     if not frames:
-        raise ValueError(f"plan {plan.plan_id} has no features to draw")
+        raise InvalidArgumentError(f"plan {plan.plan_id} has no features to draw")
     bounds = np.array([f.total_bounds for f in frames])
     west, south = bounds[:, 0].min(), bounds[:, 1].min()
     east, north = bounds[:, 2].max(), bounds[:, 3].max()

@@ -17,7 +17,7 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
-from ._errors import ZoningError
+from ._errors import InputFileError, InvalidArgumentError
 from .files import atomic_path
 from .model import FEATURE_COLUMNS, Plan, PlanRecord, validation_problems
 
@@ -174,8 +174,8 @@ def write_table(data: pd.DataFrame, path: str | Path, layer: str | None = None) 
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".gpkg", ".geojson", ".fgb", ".parquet"):
-        raise ZoningError(f"unsupported output format {suffix!r} for {path} "
-                          "(use .csv, .gpkg, .geojson, .fgb or .parquet)")
+        raise InvalidArgumentError(f"unsupported output format {suffix!r} for {path} "
+                                   "(use .csv, .gpkg, .geojson, .fgb or .parquet)")
     with atomic_path(path) as tmp:
         if suffix == ".csv":
             pd.DataFrame(data.drop(columns="geometry", errors="ignore")).to_csv(
@@ -199,7 +199,7 @@ def write_layers(tables: dict[str, pd.DataFrame], path: str | Path) -> Path:
     made of several tables, such as a plan diff."""
     path = Path(path)
     if path.suffix.lower() != ".gpkg":
-        raise ZoningError(f"{path}: write_layers writes a GeoPackage (.gpkg)")
+        raise InvalidArgumentError(f"{path}: write_layers writes a GeoPackage (.gpkg)")
     with atomic_path(path) as tmp:
         for name, data in tables.items():
             # Text columns as plain objects (missing = NULL); numbers keep their type.
@@ -234,14 +234,14 @@ def read_gpkg(path: str | Path) -> Plan:
     """
     path = Path(path)
     if not path.is_file():
-        raise ZoningError(f"no such file: {path}")
+        raise InputFileError(f"no such file: {path}")
     try:
         listing = {name: gtype for name, gtype in pyogrio.list_layers(path)}
     except pyogrio.errors.DataSourceError as exc:
-        raise ZoningError(f"cannot read {path} as a GeoPackage: {exc}") from exc
+        raise InputFileError(f"cannot read {path} as a GeoPackage: {exc}") from exc
     missing = [t for t in TABLES if t not in listing]
     if missing:
-        raise ZoningError(f"{path} is not a zoning plan GeoPackage (missing tables {missing})")
+        raise InputFileError(f"{path} is not a zoning plan GeoPackage (missing tables {missing})")
     tables = {t: pyogrio.read_dataframe(path, layer=t, read_geometry=False) for t in TABLES}
     meta = _check_plan_tables(path, tables, listing)
     tables.pop("plan")

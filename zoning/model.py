@@ -21,7 +21,7 @@ import pandas as pd
 import shapely
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ._errors import PlanSpecError, Problem
+from ._errors import DataFileError, InvalidArgumentError, PlanSpecError, Problem
 from .settings import settings
 
 LAYERS_DIR = settings.layers_dir
@@ -239,9 +239,7 @@ def _vocabulary(name: str, **read_options) -> pd.DataFrame:
     table = pd.read_csv(path, keep_default_na=False, **read_options).set_index("code")
     duplicated = table.index[table.index.duplicated()].unique().tolist()
     if duplicated:
-        from ._errors import ZoningError
-
-        raise ZoningError(f"layers/{name}: duplicate code(s) {duplicated}")
+        raise DataFileError(f"layers/{name}: duplicate code(s) {duplicated}")
     return table
 
 
@@ -272,17 +270,15 @@ def badge_order() -> tuple[str, ...]:
     >>> badge_order()
     ('authoritative', 'approximate', 'envelope', 'schematic')
     """
-    from ._errors import ZoningError
-
     table = geometry_bases()
     ranks = table.groupby("badge")["badge_rank"].unique()
     mixed = [b for b, r in ranks.items() if len(r) != 1]
     if mixed:
-        raise ZoningError(f"layers/geometry_basis.csv: badge(s) {mixed} have more than one "
-                          "badge_rank")
+        raise DataFileError(f"layers/geometry_basis.csv: badge(s) {mixed} have more than one "
+                            "badge_rank")
     order = sorted(ranks.index, key=lambda b: int(ranks[b][0]))
     if len({int(ranks[b][0]) for b in order}) != len(order):
-        raise ZoningError("layers/geometry_basis.csv: two badges share a badge_rank")
+        raise DataFileError("layers/geometry_basis.csv: two badges share a badge_rank")
     return tuple(order)
 
 
@@ -293,9 +289,8 @@ def least_certain(*badges: str) -> str:
     known = [b for b in badges if b]
     unknown = [b for b in known if b not in order]
     if unknown:
-        from ._errors import ZoningError
-
-        raise ZoningError(f"unknown basis badge(s) {unknown}; badges are {', '.join(order)}")
+        raise InvalidArgumentError(f"unknown basis badge(s) {unknown}; badges are "
+                                   f"{', '.join(order)}")
     return max(known, key=order.index)
 
 
@@ -313,8 +308,6 @@ def activity_lineage() -> dict[str, tuple[str, ...]]:
     ``urban_development`` → ``construction`` → ``any``): a rule on a broad activity applies to
     every narrower one, so a rule restricting *construction* judges a *housing* project.
     """
-    from ._errors import ZoningError
-
     parents = activities()["parent"].to_dict()
     lineage: dict[str, tuple[str, ...]] = {}
     for code in parents:
@@ -322,14 +315,14 @@ def activity_lineage() -> dict[str, tuple[str, ...]]:
         while parents[chain[-1]]:
             parent = parents[chain[-1]]
             if parent not in parents:
-                raise ZoningError(f"layers/activities.csv: {chain[-1]!r} has unknown parent "
-                                  f"{parent!r}")
+                raise DataFileError(f"layers/activities.csv: {chain[-1]!r} has unknown parent "
+                                    f"{parent!r}")
             if parent in chain:
-                raise ZoningError("layers/activities.csv: parent cycle "
-                                  + " → ".join([*chain, parent]))
+                raise DataFileError("layers/activities.csv: parent cycle "
+                                    + " → ".join([*chain, parent]))
             chain.append(parent)
         if chain[-1] != "any":
-            raise ZoningError(f"layers/activities.csv: {code!r} does not lead to 'any'")
+            raise DataFileError(f"layers/activities.csv: {code!r} does not lead to 'any'")
         lineage[code] = tuple(chain)
     return lineage
 

@@ -30,7 +30,7 @@ import pyproj
 import shapely
 from geopandas.array import from_shapely
 
-from ._errors import GeometryInputError, PlanSpecError, ZoningError
+from ._errors import GeometryInputError, InvalidArgumentError, PlanSpecError
 from .geometry import area_km2, length_km
 from .inputs import prepare
 from .model import CRS, RULE_EFFECTS, Plan, rule_classes, rule_matches
@@ -93,7 +93,7 @@ def resolve_plans(plans=None) -> list[Plan]:
         plans = [plans]
     out = [p if isinstance(p, Plan) else load(str(p)) for p in plans]
     if not out:
-        raise ZoningError("no plans to query")
+        raise InvalidArgumentError("no plans to query")
     return out
 
 
@@ -622,7 +622,7 @@ def query(sites, plans=None, *, crs=None, engine: Literal["shapely", "dask"] = "
         return map_sites(query_prepared, sites, index, crs=crs, npartitions=npartitions,
                          what="sites")
     if engine != "shapely":
-        raise ZoningError(f"unknown engine {engine!r}; use 'shapely' or 'dask'")
+        raise InvalidArgumentError(f"unknown engine {engine!r}; use 'shapely' or 'dask'")
     return query_prepared(prepare(sites, crs=crs, what="sites"), index)
 
 
@@ -701,7 +701,7 @@ def assign(points, zones, *, column: str | None = None, crs=None,
         return map_assign(assign_prepared, points, grid, values, predicate=predicate, crs=crs,
                           npartitions=npartitions)
     if engine != "shapely":
-        raise ZoningError(f"unknown engine {engine!r}; use 'shapely' or 'dask'")
+        raise InvalidArgumentError(f"unknown engine {engine!r}; use 'shapely' or 'dask'")
     return assign_prepared(prepare(points, crs=crs, what="points"), grid, values, predicate)
 
 

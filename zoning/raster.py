@@ -28,7 +28,8 @@ import rasterio
 from affine import Affine
 from rasterio import features as rio_features
 
-from ._errors import ZoningError
+from ._errors import (CRSError, GeometryInputError, InputFileError, InvalidArgumentError,
+                      UnknownColumnError)
 from .inputs import prepare
 
 #: Statistics :func:`zonal_stats` computes unless told otherwise.
@@ -42,10 +43,10 @@ _WEIGHTABLE = {"mean", "stdev", "variance", "median", "quantile", "majority", "m
 def _raster_meta(raster: str | Path) -> dict:
     path = Path(raster)
     if not path.exists():
-        raise ZoningError(f"no such raster: {path}")
+        raise InputFileError(f"no such raster: {path}")
     with rasterio.open(path) as src:
         if src.crs is None:
-            raise ZoningError(f"{path} has no CRS")
+            raise CRSError(f"{path} has no CRS")
         return {"crs": src.crs, "transform": src.transform, "width": src.width,
                 "height": src.height, "nodata": src.nodata, "dtype": src.dtypes[0],
                 "geographic": src.crs.is_geographic}
@@ -55,7 +56,7 @@ def _zones_in(zones, raster_crs, crs) -> gpd.GeoDataFrame:
     gdf = prepare(zones, crs=crs, what="zones")
     kinds = gdf.geom_type.unique()
     if not set(kinds) <= {"Polygon", "MultiPolygon"}:
-        raise ZoningError(f"zones must be polygons, got {sorted(kinds)}")
+        raise GeometryInputError(f"zones must be polygons, got {sorted(kinds)}")
     return gdf.to_crs(raster_crs)
 
 
@@ -220,7 +221,7 @@ def rasterize_zones(zones, column: str = "zone_class", *, like: str | Path | Non
     """
     gdf = prepare(zones, crs=crs, what="zones")
     if column not in gdf:
-        raise ZoningError(f"zones have no column {column!r}")
+        raise UnknownColumnError(f"zones have no column {column!r}")
     if like is not None:
         meta = _raster_meta(like)
         gdf = gdf.to_crs(meta["crs"])
@@ -233,7 +234,7 @@ def rasterize_zones(zones, column: str = "zone_class", *, like: str | Path | Non
         transform = rasterio.transform.from_origin(minx, maxy, resolution, resolution)
         out_crs = gdf.crs
     else:
-        raise ZoningError("give like= (a raster to match) or resolution=")
+        raise InvalidArgumentError("give like= (a raster to match) or resolution=")
     values = pd.Series(gdf[column].to_numpy())
     codes, uniques = pd.factorize(values)
     array = rio_features.rasterize(

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ._errors import ZoningError
+from ._errors import InvalidArgumentError, UnknownColumnError
 from .geometry import area_km2
 from .inputs import prepare
 from .model import CRS, Plan, least_certain
@@ -166,22 +166,23 @@ def tabulate(plans=None, units: gpd.GeoDataFrame | None = None, *, by: str = "zo
     slices = slices_of(plans)
     if units is None:
         if isinstance(plans, gpd.GeoDataFrame):
-            raise ZoningError("give units= when tabulating a features frame")
+            raise InvalidArgumentError("give units= when tabulating a features frame")
         units = pd.concat([admin_units(p) for p in resolve_plans(plans)], ignore_index=True)
         units = gpd.GeoDataFrame(units, crs=CRS)
     if by not in slices.features or by == "geometry":
         choices = [c for c in slices.features.columns if c != "geometry"]
-        raise ZoningError(f"cannot group by {by!r}: choose a feature column ({', '.join(choices)})")
+        raise UnknownColumnError(f"cannot group by {by!r}: choose a feature column "
+                                 f"({', '.join(choices)})")
     if unit_column is not None and unit_column not in units.columns:
         choices = [c for c in units.columns if c != units.geometry.name]
-        raise ZoningError(f"the units have no column {unit_column!r}; columns: "
-                          f"{', '.join(map(str, choices)) or '(none)'}")
+        raise UnknownColumnError(f"the units have no column {unit_column!r}; columns: "
+                                 f"{', '.join(map(str, choices)) or '(none)'}")
     run = partial(_tabulate_prepared, by=by, unit_column=unit_column)
     if is_dask(units) or engine == "dask":
         out = map_sites(run, units, slices, crs=crs, npartitions=npartitions, what="units")
         return out if is_dask(units) else _in_order(out)
     if engine != "shapely":
-        raise ZoningError(f"unknown engine {engine!r}; use 'shapely' or 'dask'")
+        raise InvalidArgumentError(f"unknown engine {engine!r}; use 'shapely' or 'dask'")
     return _in_order(run(prepare(units, crs=crs, what="units"), slices))
 
 

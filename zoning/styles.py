@@ -31,7 +31,7 @@ from xml.sax.saxutils import escape, quoteattr
 import geopandas as gpd
 import pandas as pd
 
-from ._errors import ExportError
+from ._errors import DataFileError, ExportError
 from .model import STYLES_DIR, Plan, zone_classes
 
 #: Languages the legend labels are given in (the plans' languages besides English).
@@ -119,8 +119,8 @@ def _layer_defaults_table() -> pd.DataFrame:
     table = pd.read_csv(STYLES_DIR / "layer_defaults.csv", keep_default_na=False, dtype=str)
     bad = sorted(set(table["default"]) - {"on", "off", "context"})
     if bad:
-        raise ExportError(f"styles/layer_defaults.csv: default must be on, off or context, "
-                          f"not {', '.join(map(repr, bad))}")
+        raise DataFileError(f"styles/layer_defaults.csv: default must be on, off or context, "
+                            f"not {', '.join(map(repr, bad))}")
     return table
 
 

@@ -38,6 +38,7 @@ from branca.element import Element, MacroElement
 from jinja2 import Template
 
 from . import styles
+from ._errors import InvalidArgumentError
 from .files import atomic_path
 from .model import Plan, rule_matches
 
@@ -697,7 +698,7 @@ def map_data(plans: list[Plan], *, zoom: int = DETAIL_ZOOM, simplify: bool = Tru
     ['cn-yongji-2035:admin_units', 'cn-yongji-2035:agriculture', 'cn-yongji-2035:central_urban_area']
     """
     if language not in ("both", "en", "local"):
-        raise ValueError(f"language must be 'both', 'en' or 'local', not {language!r}")
+        raise InvalidArgumentError(f"language must be 'both', 'en' or 'local', not {language!r}")
     bounds = np.array([_drawn_bounds(p) for p in plans])
     total = np.array([bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(),
                       bounds[:, 3].max()])
@@ -841,7 +842,7 @@ def plan_map(plans: Plan | list[Plan], *, tiles: str | None = None, language: st
     """
     plans = [plans] if isinstance(plans, Plan) else list(plans)
     if not plans:
-        raise ValueError("plan_map needs at least one plan")
+        raise InvalidArgumentError("plan_map needs at least one plan")
     data = map_data(plans, zoom=zoom, simplify=simplify, language=language, tiles=tiles)
     m = folium.Map(tiles=None, control_scale=False, zoom_start=2)
     # folium's page links Leaflet, jQuery, Bootstrap and Font Awesome from CDNs; the map
