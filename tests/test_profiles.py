@@ -64,5 +64,5 @@ def test_gk3_zone_and_crs_choice():
     assert prof.choose_crs((110.2, 34.7, 110.8, 35.1)) == 4525
     assert prof.choose_crs((110.2, 34.6, 114.6, 40.7)) == 4490        # Shanxi: two zones
     assert prof.choose_crs((110.2, 34.6, 114.6, 40.7), "gk3") == 4525
-    with pytest.raises(prof.ZoningError):
+    with pytest.raises(prof.InvalidArgumentError):
         prof.gk3_epsg(50)

@@ -21,9 +21,11 @@ __version__ = "0.1.0"
 
 #: Public name → module that defines it.
 _EXPORTS = {
-    "CRSError": "_errors", "ExportError": "_errors", "GeometryInputError": "_errors",
-    "PlanSpecError": "_errors", "Problem": "_errors", "ReferenceLookupError": "_errors",
-    "UnknownPlanError": "_errors", "ZoningError": "_errors",
+    "CRSError": "_errors", "DataFileError": "_errors", "DependencyError": "_errors",
+    "ExportError": "_errors", "GeometryInputError": "_errors", "InputFileError": "_errors",
+    "InvalidArgumentError": "_errors", "PlanSpecError": "_errors", "Problem": "_errors",
+    "ReferenceLookupError": "_errors", "UnknownColumnError": "_errors",
+    "UnknownLayerError": "_errors", "UnknownPlanError": "_errors", "ZoningError": "_errors",
     "build_plan": "build", "load": "build", "replace_layer": "build", "swap_in": "build",
     "read_gpkg": "io", "write_gpkg": "io",
     "EQUAL_AREA_CRS": "model", "Plan": "model", "plan_ids": "model",

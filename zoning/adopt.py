@@ -9,9 +9,18 @@ each line's official shape into the plan's feature of that zone class through
 rules and gets the badge ``authoritative``. The report compares each line's official area
 with what the plan states (red line delineated 3.41万 km², farmland ≥ 4748万亩 …).
 
->>> import zoning
->>> shanxi, report = zoning.adopt(zoning.load("cn-shanxi-2035"), "sqsx.gdb")   # doctest: +SKIP
->>> report[["layer", "official_km2", "stated_km2", "official_to_stated"]]       # doctest: +SKIP
+Here the package is the plan's own database export, standing in for a bureau's delivery
+(a real one is a FileGDB such as ``sqsx.gdb``):
+
+>>> shanxi = zoning.load("cn-shanxi-2035")
+>>> from zoning.export import export
+>>> package = export(shanxi, tmp / "sqsx.gpkg", "cn-mnr", include_schematic=True)
+>>> adopted, report = zoning.adopt(shanxi, package)
+>>> report[["layer", "official_to_stated"]]
+    layer  official_to_stated
+0  STBHHX              2.0463
+1  YJJBNT              2.1089
+2  CZKFBJ                 NaN
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
-from ._errors import ZoningError
+from ._errors import InputFileError, InvalidArgumentError, UnknownLayerError
 from .geometry import ellipsoid_area_m2
 from .build import replace_layer
 from .files import package_layers, read_vector
@@ -99,7 +108,7 @@ def adopt(plan: Plan, package: str | Path, *, targets: dict[str, str] | None = N
         try:
             columns = pyogrio.read_info(source, layer=layer)["fields"]
         except Exception as exc:
-            raise ZoningError(f"cannot read layer {name!r} of {package}: {exc}") from exc
+            raise InputFileError(f"cannot read layer {name!r} of {package}: {exc}") from exc
         ysdm = set()
         if "YSDM" in columns:
             values = pyogrio.read_dataframe(source, layer=layer, columns=["YSDM"],
@@ -110,15 +119,16 @@ def adopt(plan: Plan, package: str | Path, *, targets: dict[str, str] | None = N
             continue
         code, how = hit
         if code in found:
-            raise ZoningError(f"{package}: layers {found[code][0]!r} and {name!r} are both {code}")
+            raise InputFileError(f"{package}: layers {found[code][0]!r} and {name!r} are both "
+                                 f"{code}")
         gdf = read_vector(source, layer)
         gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
         if gdf.empty:
-            raise ZoningError(f"{package}: layer {name!r} ({code}) has no geometry")
+            raise InputFileError(f"{package}: layer {name!r} ({code}) has no geometry")
         found[code] = (name, how, gdf)
     if not found:
-        raise ZoningError(f"{package} has no layer recognised as an official control line "
-                          f"(looked for {', '.join(known.index)} by name or 要素代码)")
+        raise InputFileError(f"{package} has no layer recognised as an official control line "
+                             f"(looked for {', '.join(known.index)} by name or 要素代码)")
     rows = []
     for code, (name, how, gdf) in found.items():
         classes = known.at[code, "zone_classes"]
@@ -144,7 +154,8 @@ def adopt(plan: Plan, package: str | Path, *, targets: dict[str, str] | None = N
             "official_to_stated": round(official / stated, 4) if stated else None,
         })
     if targets:
-        raise ZoningError(f"targets given for layer(s) not in {package}: {sorted(targets)}")
+        raise InvalidArgumentError(f"targets given for layer(s) not in {package}: "
+                                   f"{sorted(targets)}")
     return Adopted(plan, pd.DataFrame(rows, columns=list(REPORT_COLUMNS)))
 
 
@@ -160,16 +171,17 @@ def _target(plan: Plan, code: str, candidates: gpd.GeoDataFrame, chosen: str | N
     if chosen is not None:
         full = chosen if chosen.startswith(plan.plan_id + "/") else f"{plan.plan_id}/{chosen}"
         if full not in ids:
-            raise ZoningError(f"target {chosen!r} for {code} is not a feature of the line's zone "
-                              f"class in {plan.plan_id}; candidates: {ids}")
+            raise UnknownLayerError(f"target {chosen!r} for {code} is not a feature of the line's "
+                                    f"zone class in {plan.plan_id}; candidates: {ids}")
         return full
     if not ids:
-        raise ZoningError(f"{plan.plan_id} has no feature of zone class(es) "
-                          f"{', '.join(official_layers().at[code, 'zone_classes'])} to receive "
-                          f"{code}")
+        classes = ", ".join(official_layers().at[code, "zone_classes"])
+        raise UnknownLayerError(f"{plan.plan_id} has no feature of zone class(es) {classes} to "
+                                f"receive {code}")
     if len(ids) > 1:
-        raise ZoningError(f"{plan.plan_id} has {len(ids)} features that could receive {code}: "
-                          f"{ids}; name one with targets={{'{code}': '<layer>/<id>'}}")
+        raise InvalidArgumentError(f"{plan.plan_id} has {len(ids)} features that could receive "
+                                   f"{code}: {ids}; name one with "
+                                   f"targets={{'{code}': '<layer>/<id>'}}")
     return ids[0]
 
 

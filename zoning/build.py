@@ -18,10 +18,11 @@ import pandas as pd
 import shapely
 
 from . import reference
-from ._errors import CRSError, PlanSpecError, Problem, ReferenceLookupError, ZoningError
+from ._errors import (CRSError, InvalidArgumentError, PlanSpecError, Problem,
+                      ReferenceLookupError, UnknownLayerError)
 from .cache import cached, fingerprint
 from .geometry import Resolved, area_km2, as_multi, length_km
-from .model import CRS, FEATURE_COLUMNS, PROCESS_STEP, REGULATION_NATURE, Plan, zone_classes
+from .model import CRS, FEATURE_COLUMNS, REGULATION_NATURE, Plan, PlanRecord, zone_classes
 from .recipes import basis_badge, resolve, tessellation_recipe
 from .spec import PlanSource, indicators_frame, read_plan_source
 
@@ -100,8 +101,12 @@ def build_plan(plan_id: str, layers_dir: Path | None = None) -> Plan:
 
     Examples
     --------
-    >>> plan = build_plan("cn-yongji-2035")                        # doctest: +SKIP
-    >>> plan["control_lines"][["name_en", "geometry_basis"]]       # doctest: +SKIP
+    >>> plan = build_plan("ir-qom-1414")
+    >>> plan["counties"][["name_en", "geometry_basis"]]
+                name_en     geometry_basis
+    0        Qom County  schematic_voronoi
+    1  Jafarabad County  schematic_voronoi
+    2      Kahak County  schematic_voronoi
     """
     src = read_plan_source(plan_id, layers_dir=layers_dir)
     resolver = _Resolver(src)
@@ -163,31 +168,14 @@ def build_plan(plan_id: str, layers_dir: Path | None = None) -> Plan:
 
     tables = _tables(src, layers)
     meta = _meta_record(src, resolver)
-    return Plan(MappingProxyType(meta), MappingProxyType(layers), MappingProxyType(tables))
+    return Plan(meta, MappingProxyType(layers), MappingProxyType(tables))
 
 
-def _meta_record(src: PlanSource, resolver: _Resolver) -> dict:
-    m = src.meta
+def _meta_record(src: PlanSource, resolver: _Resolver) -> PlanRecord:
     extent_area = float(area_km2(gpd.GeoSeries([resolver.plan_area], crs=CRS))[0])
-    return {
-        "plan_id": m.plan_id, "title": m.title, "title_en": m.title_en, "country": m.country,
-        "language": m.language, "level": m.level, "plan_type": m.plan_type,
-        "issuer": m.issuer, "issuer_en": m.issuer_en, "approved_by": m.approved_by,
-        "approval_date": m.approval_date.isoformat() if m.approval_date else "",
-        "base_year": m.base_year, "horizon_year": m.horizon_year,
-        "vision_year": m.vision_year, "calendar": m.calendar,
-        "horizon_year_local": m.horizon_year_local, "lifecycle": m.lifecycle,
-        "process_step": PROCESS_STEP[m.lifecycle],
-        "source_document": m.source_document, "source_lines": m.source.lines,
-        "source_text": m.source.text,
-        "extent_units": ";".join(m.extent.units), "extent_detail": resolver.plan_area_detail,
-        "extent_area_km2": round(extent_area, 1),
-        "successor_date": m.successor.date.isoformat() if m.successor else "",
-        "successor": m.successor.description if m.successor else "",
-        "successor_en": m.successor.description_en if m.successor else "",
-        "notes": m.notes, "built_at": _dt.date.today().isoformat(),
-        "extent_wkt": resolver.plan_area.wkt,
-    }
+    return src.meta.record(extent_wkt=resolver.plan_area.wkt,
+                           extent_detail=resolver.plan_area_detail,
+                           extent_area_km2=round(extent_area, 1), built_at=_dt.date.today())
 
 
 def _tables(src: PlanSource, layers: dict[str, gpd.GeoDataFrame]) -> dict[str, pd.DataFrame]:
@@ -240,9 +228,9 @@ def load(plan_id: str) -> Plan:
 
     Examples
     --------
-    >>> import zoning
-    >>> shanxi = zoning.load("cn-shanxi-2035")                        # doctest: +SKIP
-    >>> shanxi["control_lines"].plot()                                # doctest: +SKIP
+    >>> shanxi = zoning.load("cn-shanxi-2035")
+    >>> shanxi["control_lines"].basis_badge.value_counts().to_dict()
+    {'envelope': 6, 'schematic': 1}
     """
     from .spec import plan_folder
 
@@ -288,10 +276,10 @@ def swap_in(plan: Plan, layer: str, data: gpd.GeoDataFrame | str | Path, *,
     from .files import read_vector
 
     if layer not in plan.layers:
-        raise ZoningError(f"plan {plan.plan_id} has no layer {layer!r}; "
-                          f"layers: {', '.join(plan.layers)}")
+        raise UnknownLayerError(f"plan {plan.plan_id} has no layer {layer!r}; "
+                                f"layers: {', '.join(plan.layers)}")
     if (feature is None) == (id_column is None):
-        raise ZoningError("give exactly one of feature= or id_column=")
+        raise InvalidArgumentError("give exactly one of feature= or id_column=")
     label = str(data) if isinstance(data, (str, Path)) else "a GeoDataFrame"
     gdf = read_vector(data) if isinstance(data, (str, Path)) else data
     if gdf.crs is None:
@@ -309,7 +297,8 @@ def swap_in(plan: Plan, layer: str, data: gpd.GeoDataFrame | str | Path, *,
         targets = dict(zip(full, gdf.geometry.values))
     missing = set(targets) - set(out.feature_id)
     if missing:
-        raise ZoningError(f"no feature(s) {sorted(missing)} in layer {layer!r} of {plan.plan_id}")
+        raise UnknownLayerError(f"no feature(s) {sorted(missing)} in layer {layer!r} of "
+                                f"{plan.plan_id}")
     mask = out.feature_id.isin(list(targets))
     out.loc[mask, "geometry"] = [as_multi(targets[f], kind) for f in out.loc[mask, "feature_id"]]
     out.loc[mask, "geometry_basis"] = "authoritative"

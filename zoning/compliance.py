@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ._errors import ZoningError
+from ._errors import InvalidArgumentError
 from .inputs import prepare
 from .model import activities, activity_lineage, badge_order
 from .query import plan_index, site_hits
@@ -70,12 +70,13 @@ def _activities_of(projects: gpd.GeoDataFrame, activity, column: str) -> np.ndar
     elif column in projects:
         acts = projects[column].astype(str).to_numpy(dtype=object)
     else:
-        raise ZoningError(f"give activity= or an {column!r} column on the projects")
+        raise InvalidArgumentError(f"give activity= or an {column!r} column on the projects")
     known = set(activities().index)
     unknown = sorted(set(pd.unique(acts)) - known)
     if unknown:
-        raise ZoningError(f"unknown activit{'y' if len(unknown) == 1 else 'ies'} {unknown}; "
-                          f"codes are in layers/activities.csv: {', '.join(sorted(known))}")
+        raise InvalidArgumentError(f"unknown activit{'y' if len(unknown) == 1 else 'ies'} "
+                                   f"{unknown}; codes are in layers/activities.csv: "
+                                   f"{', '.join(sorted(known))}")
     return acts
 
 
@@ -165,8 +166,11 @@ def comply(projects, activity: str | None = None, plans=None, *, crs=None,
 
     Examples
     --------
-    >>> v = zoning.comply(projects, activity="industry")                   # doctest: +SKIP
-    >>> v[v.verdict == "violation"][["rule_id", "reason", "citation"]]      # doctest: +SKIP
+    >>> import geopandas as gpd, shapely
+    >>> projects = gpd.GeoSeries([shapely.Point(110.45, 34.87).buffer(0.01)], crs="EPSG:4326")
+    >>> v = zoning.comply(projects, activity="industry", plans="cn-yongji-2035")
+    >>> v.groupby("verdict").size().to_dict()
+    {'allowed': 1, 'needs permit': 5}
     """
     sites = prepare(projects, crs=crs, what="projects")
     acts = _activities_of(sites, activity, activity_column)

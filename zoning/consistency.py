@@ -79,10 +79,9 @@ def check_against(lower: Plan, upper: Plan, *, min_overlap_km2: float = 0.01
 
     Examples
     --------
-    >>> import zoning
-    >>> report = check_against(zoning.load("cn-yongji-2035"),
-    ...                        zoning.load("cn-shanxi-2035"))          # doctest: +SKIP
-    >>> report[["severity", "lower_name_en", "upper_name_en", "overlap_km2"]]  # doctest: +SKIP
+    >>> report = check_against(zoning.load("cn-yongji-2035"), zoning.load("cn-shanxi-2035"))
+    >>> report.empty        # no Yongji zone contradicts a Shanxi zone it lies in
+    True
     """
     rules = consistency_rules()
     lower_polys = _polygons(lower, set(rules.lower_class))

@@ -35,7 +35,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ._errors import ZoningError
+from ._errors import (DependencyError, InputFileError, InvalidArgumentError, UnknownColumnError,
+                      UnknownPlanError, ZoningError)
 from .geometry import area_km2, length_km
 from .model import CRS, Plan
 from .slices import Slices, build_slices
@@ -154,9 +155,10 @@ def _git(args: list[str], *, binary: bool = False, cwd: Path | None = None):
         done = subprocess.run(["git", "-C", str(cwd or settings.layers_dir), *args],
                               capture_output=True, check=False)
     except FileNotFoundError as exc:
-        raise ZoningError("reading a plan at a git revision needs git on the PATH") from exc
+        raise DependencyError("reading a plan at a git revision needs git on the PATH") from exc
     if done.returncode:
-        raise ZoningError(f"git {' '.join(args)}: {done.stderr.decode(errors='replace').strip()}")
+        raise InvalidArgumentError(f"git {' '.join(args)}: "
+                                   f"{done.stderr.decode(errors='replace').strip()}")
     return done.stdout if binary else done.stdout.decode()
 
 
@@ -169,7 +171,8 @@ def plan_at_revision(plan_id: str, revision: str) -> Plan:
 
     Examples
     --------
-    >>> plan_at_revision("vn-kontum-2030", "HEAD~1")                # doctest: +SKIP
+    >>> plan_at_revision("vn-kontum-2030", "HEAD").plan_id
+    'vn-kontum-2030'
     """
     from .build import build_plan
 
@@ -178,11 +181,11 @@ def plan_at_revision(plan_id: str, revision: str) -> Plan:
     try:
         commit = _git(["rev-parse", "--verify", f"{revision}^{{commit}}"]).strip()
     except ZoningError as exc:
-        raise ZoningError(f"no git revision {revision!r} in the repository of the plans "
-                          f"folder ({exc})") from exc
+        raise InvalidArgumentError(f"no git revision {revision!r} in the repository of the plans "
+                                   f"folder ({exc})") from exc
     folder = f"{prefix}{plan_id}"
     if not _git(["ls-tree", "--name-only", commit, f"{folder}/"], cwd=top).strip():
-        raise ZoningError(f"{folder} does not exist at revision {revision} ({commit[:10]})")
+        raise UnknownPlanError(f"{folder} does not exist at revision {revision} ({commit[:10]})")
     archive = _git(["archive", "--format=tar", commit, folder], binary=True, cwd=top)
     with tempfile.TemporaryDirectory(prefix="zoning-rev-") as tmp:
         with tarfile.open(fileobj=BytesIO(archive)) as tar:
@@ -228,29 +231,30 @@ def resolve_version(version) -> tuple[Plan, str]:
     if isinstance(version, Plan):
         return version, version.plan_id
     if not isinstance(version, (str, Path)):
-        raise ZoningError(f"cannot diff a {type(version).__name__}: give a plan id, "
-                          "'plan_id@<git revision>', a plan GeoPackage or a Plan")
+        raise InvalidArgumentError(f"cannot diff a {type(version).__name__}: give a plan id, "
+                                   "'plan_id@<git revision>', a plan GeoPackage or a Plan")
     text = str(version)
     path = Path(text)
     if path.is_dir():
         if not (path / "plan.yaml").is_file():
-            raise ZoningError(f"{path} is not a plan folder (it has no plan.yaml)")
+            raise InputFileError(f"{path} is not a plan folder (it has no plan.yaml)")
         from .build import build_plan
 
         return build_plan(path.name, layers_dir=path.resolve().parent), text
     if path.suffix.lower() == ".gpkg" or path.exists():
         if not path.exists():
-            raise ZoningError(f"no such file: {path}")
+            raise InputFileError(f"no such file: {path}")
         if path.suffix.lower() != ".gpkg":
-            raise ZoningError(f"{path}: give a plan GeoPackage (.gpkg) written by zoning")
+            raise InputFileError(f"{path}: give a plan GeoPackage (.gpkg) written by zoning")
         try:
             return read_gpkg(path), path.name
         except (RuntimeError, OSError, ValueError, KeyError) as exc:   # pyogrio / sqlite
-            raise ZoningError(f"cannot read {path} as a plan GeoPackage: {exc}") from exc
+            raise InputFileError(f"cannot read {path} as a plan GeoPackage: {exc}") from exc
     if "@" in text:
         plan_id, revision = text.split("@", 1)
         if not plan_id or not revision:
-            raise ZoningError(f"{text!r}: write a plan at a revision as 'plan_id@<git revision>'")
+            raise InvalidArgumentError(f"{text!r}: write a plan at a revision as "
+                                       "'plan_id@<git revision>'")
         return plan_at_revision(plan_id, revision), text
     return load(text), text
 
@@ -688,9 +692,17 @@ def diff(old, new, *, units: gpd.GeoDataFrame | None = None,
     >>> import zoning
     >>> zoning.diff("cn-yongji-2035", "cn-yongji-2035").empty
     True
-    >>> d = zoning.diff("vn-kontum-2030@921413d~1", "vn-kontum-2030@921413d")  # doctest: +SKIP
-    >>> d.features[["key", "change", "length_gained_km", "length_lost_km"]]  # doctest: +SKIP
-    >>> zoning.write_diff(d, "out/kontum-diff")     # diff.gpkg + diff.html  # doctest: +SKIP
+    >>> from dataclasses import replace
+    >>> kontum = zoning.load("vn-kontum-2030")
+    >>> merged = replace(kontum, layers={**kontum.layers,
+    ...                                  "districts": kontum["districts"].iloc[1:]})
+    >>> d = zoning.diff(kontum, merged)
+    >>> d.features[["key", "change"]].values.tolist()
+    [['districts/kon-tum-city', 'removed']]
+    >>> sorted(zoning.write_diff(d, tmp / "kontum-diff"))   # diff.gpkg + diff.html
+    ['gpkg', 'map']
+
+    A revision of the repository: ``zoning.diff("vn-kontum-2030@HEAD~1", "vn-kontum-2030")``.
     """
     old_plan, old_label = resolve_version(old)
     new_plan, new_label = resolve_version(new)
@@ -698,8 +710,9 @@ def diff(old, new, *, units: gpd.GeoDataFrame | None = None,
         old_label, new_label = f"{old_label} (old)", f"{new_label} (new)"
     old_feats, new_feats = keyed_features(old_plan), keyed_features(new_plan)
     if by not in old_feats or by not in new_feats:
-        raise ZoningError(f"features have no column {by!r}; group transitions by one of "
-                          + ", ".join(c for c in new_feats.columns if c not in ("geometry", "key")))
+        raise UnknownColumnError(f"features have no column {by!r}; group transitions by one of "
+                                 + ", ".join(c for c in new_feats.columns
+                                             if c not in ("geometry", "key")))
     features, attributes, regions = _feature_diff(old_plan, new_plan, old_feats, new_feats, by)
     unit_frame = _units(old_plan, new_plan, units) if regions else None
     transitions, classes, changes = _transitions(old_feats, new_feats, regions, by, unit_frame)

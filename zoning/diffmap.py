@@ -186,9 +186,11 @@ def diff_map(d: PlanDiff, *, tiles: str | None = None, zoom: int = DETAIL_ZOOM,
 
     Examples
     --------
-    >>> import zoning
-    >>> d = zoning.diff("vn-kontum-2030@921413d~1", "vn-kontum-2030@921413d")  # doctest: +SKIP
-    >>> diff_map(d).save("kontum-diff.html")                                 # doctest: +SKIP
+    >>> from dataclasses import replace
+    >>> kontum = zoning.load("vn-kontum-2030")
+    >>> d = zoning.diff(kontum, replace(kontum, layers={**kontum.layers,
+    ...                 "districts": kontum["districts"].iloc[1:]}))
+    >>> diff_map(d).save(tmp / "kontum-diff.html")
     """
     data = diff_map_data(d, zoom=zoom, simplify=simplify, tiles=tiles)
     m = folium.Map(tiles=None, control_scale=False, zoom_start=2)
@@ -223,9 +225,10 @@ def write_diff(d: PlanDiff, out_dir: str | Path, *, map: bool = True, **map_kwar
 
     Examples
     --------
-    >>> import zoning
-    >>> d = zoning.diff("cn-yongji-2035@HEAD~5", "cn-yongji-2035")   # doctest: +SKIP
-    >>> zoning.write_diff(d, "out/yongji-diff")                     # doctest: +SKIP
+    >>> yongji = zoning.load("cn-yongji-2035")
+    >>> d = zoning.diff(yongji, yongji)
+    >>> {kind: path.name for kind, path in zoning.write_diff(d, tmp / "yongji-diff").items()}
+    {'gpkg': 'diff.gpkg', 'map': 'diff.html'}
     """
     out_dir = Path(out_dir)
     tables = {"changes": d.changes, "features": d.features, "attribute_changes": d.attributes,

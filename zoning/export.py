@@ -25,7 +25,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from ._errors import ExportError, ZoningError
+from ._errors import ExportError, InvalidArgumentError, ZoningError
 from .geometry import ellipsoid_area_m2
 from .profiles import (NOT_FOR_SUBMISSION, OFFICIAL_BADGES, choose_crs, domains,
                        layer_zone_classes, profile_fields, profile_layers, profiles)
@@ -56,12 +56,16 @@ def export(plan: Plan, path: str | Path, fmt: str = "gpkg", **cn_mnr_options) ->
 
     Examples
     --------
-    >>> export(zoning.load("cn-yongji-2035"), "out/yongji-fgb", "fgb")     # doctest: +SKIP
+    >>> out = export(zoning.load("cn-yongji-2035"), tmp / "yongji-fgb", "fgb")
+    >>> sorted(p.name for p in out.iterdir())[:3]
+    ['admin_units.fgb', 'agriculture.fgb', 'central_urban_area.fgb']
     """
     if fmt not in FORMATS:
-        raise ZoningError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        raise InvalidArgumentError(f"unknown export format {fmt!r}; choose one of "
+                                   f"{', '.join(FORMATS)}")
     if cn_mnr_options and fmt != "cn-mnr":
-        raise ZoningError(f"options {sorted(cn_mnr_options)} apply to the cn-mnr format only")
+        raise InvalidArgumentError(f"options {sorted(cn_mnr_options)} apply to the cn-mnr "
+                                   "format only")
     path = Path(path)
     if fmt == "gpkg":
         return write_gpkg(plan, path)
@@ -214,8 +218,8 @@ def china_mnr_layers(plan: Plan, profile: str = "county", crs: str | int = "auto
 
     Examples
     --------
-    >>> layers = china_mnr_layers(zoning.load("cn-yongji-2035"))      # doctest: +SKIP
-    >>> layers["XZQ"].crs.to_epsg()                                     # doctest: +SKIP
+    >>> layers = china_mnr_layers(zoning.load("cn-yongji-2035"))
+    >>> layers["XZQ"].crs.to_epsg()
     4525
     """
     from .stats import admin_units
@@ -334,8 +338,8 @@ def write_cn_mnr(plan: Plan, path: str | Path, profile: str = "county", crs: str
     ``C(n)``/``N(w,d)``). See :func:`china_mnr_layers` for the other parameters.
     """
     if driver not in CN_MNR_DRIVERS:
-        raise ZoningError(f"unknown cn-mnr driver {driver!r}; choose one of "
-                          f"{', '.join(CN_MNR_DRIVERS)}")
+        raise InvalidArgumentError(f"unknown cn-mnr driver {driver!r}; choose one of "
+                                   f"{', '.join(CN_MNR_DRIVERS)}")
     layers = china_mnr_layers(plan, profile, crs, include_schematic)
     path = Path(path)
     encoding = profiles().at[profile, "shp_encoding"]
@@ -495,6 +499,9 @@ def to_postgis(plan: Plan, url: str, schema: str | None = None, *,
 
     Examples
     --------
+    Needs a PostgreSQL server with PostGIS, which the test suite does not have (hence
+    skipped; ``tests/test_postgis.py`` runs it where one is set up):
+
     >>> to_postgis(zoning.load("cn-yongji-2035"), "postgresql://me@localhost/gis")  # doctest: +SKIP
     'cn_yongji_2035'
     """

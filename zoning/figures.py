@@ -21,6 +21,7 @@ import numpy as np
 import shapely
 
 from . import styles
+from ._errors import InvalidArgumentError
 from .files import atomic_path
 from .model import Plan
 
@@ -210,9 +211,8 @@ def plan_figure(plan: Plan, *, layers: list[str] | None = None, language: str | 
 
     Examples
     --------
-    >>> import zoning
-    >>> fig = plan_figure(zoning.load("cn-yongji-2035"))               # doctest: +SKIP
-    >>> fig.savefig("yongji.pdf")                                      # doctest: +SKIP
+    >>> fig = plan_figure(zoning.load("cn-yongji-2035"))
+    >>> fig.savefig(tmp / "yongji.png", dpi=50)
     """
     from matplotlib.figure import Figure
 
@@ -222,7 +222,7 @@ def plan_figure(plan: Plan, *, layers: list[str] | None = None, language: str | 
     names = [n for n in (layers or list(plan.layers)) if len(plan.layers[n])]
     frames = [plan.layers[n] for n in names]
     if not frames:
-        raise ValueError(f"plan {plan.plan_id} has no features to draw")
+        raise InvalidArgumentError(f"plan {plan.plan_id} has no features to draw")
     bounds = np.array([f.total_bounds for f in frames])
     west, south = bounds[:, 0].min(), bounds[:, 1].min()
     east, north = bounds[:, 2].max(), bounds[:, 3].max()
@@ -293,8 +293,8 @@ def write_figure(plan: Plan, path: str | Path, *, dpi: int = 200, **kwargs) -> P
 
     Examples
     --------
-    >>> import zoning
-    >>> write_figure(zoning.load("cn-yongji-2035"), "out/cn-yongji-2035.pdf")  # doctest: +SKIP
+    >>> write_figure(zoning.load("cn-yongji-2035"), tmp / "cn-yongji-2035.pdf").name
+    'cn-yongji-2035.pdf'
     """
     path = Path(path)
     fig = plan_figure(plan, **kwargs)

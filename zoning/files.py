@@ -23,7 +23,7 @@ import geopandas as gpd
 import pyogrio
 import pyproj
 
-from ._errors import CRSError, ExportError, GeometryInputError, ZoningError
+from ._errors import CRSError, ExportError, GeometryInputError, InputFileError, ZoningError
 
 
 def read_vector(path: str | Path, layer: str | None = None, *, crs=None) -> gpd.GeoDataFrame:
@@ -34,15 +34,15 @@ def read_vector(path: str | Path, layer: str | None = None, *, crs=None) -> gpd.
     """
     path = Path(path)
     if not path.exists():
-        raise ZoningError(f"no such file: {path}")
+        raise InputFileError(f"no such file: {path}")
     if path.is_dir() and not any(path.iterdir()):
-        raise ZoningError(f"{path} is an empty folder, not a vector file")
+        raise InputFileError(f"{path} is an empty folder, not a vector file")
     try:
         gdf = pyogrio.read_dataframe(path, layer=layer)
     except pyogrio.errors.DataSourceError as exc:
-        raise ZoningError(f"cannot read {path} as a vector file: {exc}") from exc
+        raise InputFileError(f"cannot read {path} as a vector file: {exc}") from exc
     except pyogrio.errors.DataLayerError as exc:
-        raise ZoningError(f"cannot read layer {layer!r} of {path}: {exc}") from exc
+        raise InputFileError(f"cannot read layer {layer!r} of {path}: {exc}") from exc
     if not isinstance(gdf, gpd.GeoDataFrame):
         raise GeometryInputError(f"{path} (layer {layer or 'first'}) has no geometry column")
     if crs is not None:
@@ -69,7 +69,7 @@ def package_layers(path: str | Path) -> dict[str, tuple[Path, str | None]]:
     """
     path = Path(path)
     if not path.exists():
-        raise ZoningError(f"no such file or folder: {path}")
+        raise InputFileError(f"no such file or folder: {path}")
     if path.is_dir() and path.suffix.lower() != ".gdb":
         files = sorted(f for f in path.iterdir() if f.suffix.lower() in (
             ".shp", ".gpkg", ".geojson", ".fgb") and not f.name.startswith("."))
@@ -80,12 +80,12 @@ def package_layers(path: str | Path) -> dict[str, tuple[Path, str | None]]:
             else:
                 out[f.stem] = (f, None)
         if not out:
-            raise ZoningError(f"{path} holds no Shapefile, GeoPackage or other vector file")
+            raise InputFileError(f"{path} holds no Shapefile, GeoPackage or other vector file")
         return out
     try:
         names = pyogrio.list_layers(path)
     except pyogrio.errors.DataSourceError as exc:
-        raise ZoningError(f"cannot read {path} as a vector package: {exc}") from exc
+        raise InputFileError(f"cannot read {path} as a vector package: {exc}") from exc
     return {str(name): (path, str(name)) for name, kind in names if kind is not None}
 
 
@@ -132,8 +132,11 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
 
     Examples
     --------
-    >>> with atomic_path("out/x.gpkg") as tmp:        # doctest: +SKIP
-    ...     gdf.to_file(tmp)
+    >>> rivers = zoning.load("cn-yongji-2035")["rivers"]
+    >>> with atomic_path(tmp / "rivers.geojson") as part:
+    ...     rivers.to_file(part)
+    >>> [p.name for p in tmp.iterdir()]
+    ['rivers.geojson']
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)

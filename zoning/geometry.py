@@ -15,7 +15,7 @@ import numpy as np
 import pyproj
 import shapely
 
-from ._errors import ReferenceLookupError
+from ._errors import CRSError, ReferenceLookupError
 from .model import CRS, EQUAL_AREA_CRS, geometry_bases
 
 
@@ -167,7 +167,7 @@ def ellipsoid_area_m2(geoms: gpd.GeoSeries) -> np.ndarray:
     projected one) so that a Gauss–Krüger file and its geographic twin give the same area.
     """
     if geoms.crs is None:
-        raise ValueError("ellipsoid_area_m2 needs a CRS")
+        raise CRSError("ellipsoid_area_m2 needs a CRS")
     step = _DENSIFY_DEG if geoms.crs.is_geographic else _DENSIFY_M
     dense = gpd.GeoSeries(shapely.segmentize(geoms.values, step), crs=geoms.crs).to_crs(4490)
     out = np.zeros(len(dense))

@@ -17,9 +17,9 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
-from ._errors import ZoningError
+from ._errors import InputFileError, InvalidArgumentError
 from .files import atomic_path
-from .model import FEATURE_COLUMNS, Plan
+from .model import FEATURE_COLUMNS, Plan, PlanRecord, validation_problems
 
 #: Non-spatial tables written into every plan GeoPackage, in this order.
 TABLES = ("plan", "layer_catalog", "indicators", "rules", "statements", "zone_classes", "sources")
@@ -33,8 +33,17 @@ GPKG_VERSION = "1.3"
 MEASURE_COLUMNS = ("area_km2", "length_km", "accuracy_m")
 
 
-def plan_table(plan: Plan) -> pd.DataFrame:
-    return pd.DataFrame([{k: v for k, v in plan.meta.items() if k != "extent_wkt"}])
+def plan_table(plan: Plan, *, extent_wkt: bool = False) -> pd.DataFrame:
+    """The plan's metadata (a :class:`~zoning.model.PlanRecord`) as one row, one column per
+    field in the record's order.
+
+    The plan GeoPackage's ``plan`` table holds every field (``extent_wkt=True``); the folder
+    and database exports leave out the plan area's WKT, which can run to megabytes.
+    """
+    record = dict(plan.meta.items())
+    if not extent_wkt:
+        del record["extent_wkt"]
+    return pd.DataFrame([record])
 
 
 def write_gpkg(plan: Plan, path: str | Path) -> Path:
@@ -64,7 +73,8 @@ def write_gpkg(plan: Plan, path: str | Path) -> Path:
                                "DESCRIPTION": f"{catalog.at[name, 'title']} — "
                                               f"{catalog.at[name, 'title_en']}; family "
                                               f"{catalog.at[name, 'family']}"})
-        tables = {"plan": plan_table(plan), **{t: plan.tables[t] for t in TABLES if t != "plan"}}
+        tables = {"plan": plan_table(plan, extent_wkt=True),
+                  **{t: plan.tables[t] for t in TABLES if t != "plan"}}
         for name, df in tables.items():
             pyogrio.write_dataframe(df.astype(object).where(df.notna(), None), tmp, layer=name,
                                     driver="GPKG")
@@ -128,6 +138,7 @@ def _code_lists() -> dict[str, dict[str, str]]:
 
 def _write_metadata(path: Path, plan: Plan) -> None:
     """Plan-level provenance as a ``gpkg_metadata`` record referenced by the whole file."""
+    # the plan area's WKT is in the plan table; this record is the human-readable summary
     record = json.dumps({k: v for k, v in plan.meta.items() if k != "extent_wkt"},
                         ensure_ascii=False, default=str)
     with contextlib.closing(sqlite3.connect(path)) as con, con:
@@ -163,8 +174,8 @@ def write_table(data: pd.DataFrame, path: str | Path, layer: str | None = None) 
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".gpkg", ".geojson", ".fgb", ".parquet"):
-        raise ZoningError(f"unsupported output format {suffix!r} for {path} "
-                          "(use .csv, .gpkg, .geojson, .fgb or .parquet)")
+        raise InvalidArgumentError(f"unsupported output format {suffix!r} for {path} "
+                                   "(use .csv, .gpkg, .geojson, .fgb or .parquet)")
     with atomic_path(path) as tmp:
         if suffix == ".csv":
             pd.DataFrame(data.drop(columns="geometry", errors="ignore")).to_csv(
@@ -188,7 +199,7 @@ def write_layers(tables: dict[str, pd.DataFrame], path: str | Path) -> Path:
     made of several tables, such as a plan diff."""
     path = Path(path)
     if path.suffix.lower() != ".gpkg":
-        raise ZoningError(f"{path}: write_layers writes a GeoPackage (.gpkg)")
+        raise InvalidArgumentError(f"{path}: write_layers writes a GeoPackage (.gpkg)")
     with atomic_path(path) as tmp:
         for name, data in tables.items():
             # Text columns as plain objects (missing = NULL); numbers keep their type.
@@ -208,22 +219,41 @@ def write_layers(tables: dict[str, pd.DataFrame], path: str | Path) -> Path:
 
 
 def read_gpkg(path: str | Path) -> Plan:
-    """Read a plan GeoPackage written by :func:`write_gpkg` back into a :class:`Plan`."""
+    """Read a plan GeoPackage written by :func:`write_gpkg` back into a :class:`Plan`.
+
+    The ``plan`` table is validated into the plan's :class:`~zoning.model.PlanRecord` (numbers
+    stored as text come back as numbers) and the ``layer_catalog`` rows against the model;
+    every problem is reported together in one :class:`~zoning._errors.PlanSpecError`.
+
+    Examples
+    --------
+    >>> plan = zoning.load("ir-qom-1414")
+    >>> back = read_gpkg(write_gpkg(plan, tmp / "ir-qom-1414.gpkg"))
+    >>> back.meta == plan.meta, list(back.layers) == list(plan.layers)
+    (True, True)
+    """
     path = Path(path)
-    listing = {name: gtype for name, gtype in pyogrio.list_layers(path)}
+    if not path.is_file():
+        raise InputFileError(f"no such file: {path}")
+    try:
+        listing = {name: gtype for name, gtype in pyogrio.list_layers(path)}
+    except pyogrio.errors.DataSourceError as exc:
+        raise InputFileError(f"cannot read {path} as a GeoPackage: {exc}") from exc
     missing = [t for t in TABLES if t not in listing]
     if missing:
-        raise ZoningError(f"{path} is not a zoning plan GeoPackage (missing tables {missing})")
+        raise InputFileError(f"{path} is not a zoning plan GeoPackage (missing tables {missing})")
     tables = {t: pyogrio.read_dataframe(path, layer=t, read_geometry=False) for t in TABLES}
-    _check_plan_tables(path, tables, listing)
-    meta = tables.pop("plan").iloc[0].to_dict()
+    meta = _check_plan_tables(path, tables, listing)
+    tables.pop("plan")
     layers = {name: pyogrio.read_dataframe(path, layer=name)
               for name in tables["layer_catalog"].layer}
-    return Plan(MappingProxyType(meta), MappingProxyType(layers), MappingProxyType(tables))
+    return Plan(meta, MappingProxyType(layers), MappingProxyType(tables))
 
 
-def _check_plan_tables(path: Path, tables: dict[str, pd.DataFrame], listing: dict) -> None:
-    """Validate a GeoPackage's ``plan`` and ``layer_catalog`` tables against the model.
+def _check_plan_tables(path: Path, tables: dict[str, pd.DataFrame],
+                       listing: dict) -> PlanRecord:
+    """Validate a GeoPackage's ``plan`` and ``layer_catalog`` tables against the model; return
+    the plan's metadata.
 
     A GeoPackage is input like any other: it may have been edited by hand or by anyone, and its
     values reach maps, SQL and file names. Every problem is reported together.
@@ -231,19 +261,16 @@ def _check_plan_tables(path: Path, tables: dict[str, pd.DataFrame], listing: dic
     from pydantic import ValidationError
 
     from ._errors import PlanSpecError, Problem
-    from .spec import LayerCatalogRow, PlanRecord
+    from .spec import LayerCatalogRow
 
     problems: list[Problem] = []
+    record = None
 
-    def check(model, row: dict, table: str, element: str) -> None:
+    def check(model, row: dict, table: str, element: str):
         try:
-            model.model_validate(row)
+            return model.model_validate(row)
         except ValidationError as exc:
-            for err in exc.errors():
-                field = ".".join(map(str, err["loc"]))
-                got = err.get("input")
-                problems.append(Problem(str(path), element,
-                                        f"{table}.{field}: {err['msg']} (got {got!r})"))
+            problems.extend(validation_problems(exc, str(path), element, prefix=f"{table}."))
 
     plan_rows = tables["plan"]
     if len(plan_rows) != 1:
@@ -251,7 +278,7 @@ def _check_plan_tables(path: Path, tables: dict[str, pd.DataFrame], listing: dic
                                                    f"not {len(plan_rows)}"))
     else:
         row = plan_rows.iloc[0]
-        check(PlanRecord, row.where(row.notna(), None).to_dict(), "plan", "plan")
+        record = check(PlanRecord, row.where(row.notna(), None).to_dict(), "plan", "plan")
     for i, row in enumerate(tables["layer_catalog"].to_dict("records")):
         check(LayerCatalogRow, row, "layer_catalog", f"row {i + 1}")
         if row.get("layer") not in listing:
@@ -261,3 +288,4 @@ def _check_plan_tables(path: Path, tables: dict[str, pd.DataFrame], listing: dic
     if problems:
         plan_id = str(plan_rows["plan_id"].iloc[0]) if len(plan_rows) else str(path)
         raise PlanSpecError(plan_id, problems)
+    return record

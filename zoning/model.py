@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import csv
 import html
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from types import MappingProxyType
-from typing import Mapping
+from typing import Annotated, Any, Iterator, Literal
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ._errors import DataFileError, InvalidArgumentError, PlanSpecError, Problem
 from .settings import settings
 
 LAYERS_DIR = settings.layers_dir
@@ -45,6 +49,7 @@ LIFECYCLES = ("draft", "adopted", "in_force", "superseded")
 PROCESS_STEP = _inspire_codes("lifecycle")
 #: INSPIRE PLU ``LevelOfSpatialPlanValue`` for each plan level.
 LEVEL_OF_SPATIAL_PLAN = _inspire_codes("level")
+CALENDARS = ("gregorian", "solar_hijri")
 FAMILIES = ("tiling", "overlay")
 GEOMETRY_TYPES = ("polygon", "line", "point")
 RULE_EFFECTS = ("prohibited", "restricted", "permitted", "encouraged", "required")
@@ -52,6 +57,149 @@ INDICATOR_NATURES = ("binding", "expected", "indicative", "baseline")
 COMPARATORS = (">=", "<=", "=", ">", "<", "~")
 STATEMENT_KINDS = ("goal", "vision", "mission", "strategy", "positioning", "role", "policy",
                    "programme", "specialisation")
+
+#: A plan id: country code, then the plan's own name (``cn-yongji-2035``).
+PLAN_ID = Annotated[str, Field(pattern=r"^[a-z]{2}-[a-z0-9-]+$")]
+COUNTRY = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+LANGUAGE = Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]    # ISO 639-1 or 639-3 code
+LEVEL = Literal["national", "provincial", "municipal", "county"]
+_ISO_DATE_OR_BLANK = Annotated[str, Field(pattern=r"^(\d{4}-\d{2}-\d{2})?$")]
+
+
+class PlanRecord(BaseModel):
+    """The metadata of a built plan (:attr:`Plan.meta`): one typed, read-only record.
+
+    It is the ``plan`` table of a plan GeoPackage, column for column in this order:
+    :func:`zoning.io.write_gpkg` writes every field and :func:`zoning.io.read_gpkg` validates the
+    table back into this type, so a GeoPackage edited by hand is checked like a plan source.
+    The build derives it from the validated ``plan.yaml`` (:meth:`zoning.spec.PlanMeta.record`).
+
+    Fields read as attributes (``meta.extent_wkt``) or, like the plain dict it replaces, by key
+    (``meta["plan_id"]``, ``meta.get("title_en")``, ``dict(meta)``). Columns of a GeoPackage
+    that this type does not declare are kept as extra fields and written back.
+
+    Examples
+    --------
+    >>> plan = zoning.load("ir-qom-1414")
+    >>> plan.meta.plan_id, plan.meta["country"], plan.meta.calendar, plan.meta.horizon_year_local
+    ('ir-qom-1414', 'IR', 'solar_hijri', 1414)
+    >>> shapely.from_wkt(plan.meta.extent_wkt).geom_type
+    'Polygon'
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    plan_id: PLAN_ID
+    title: str
+    title_en: str
+    country: COUNTRY
+    language: LANGUAGE
+    level: LEVEL
+    plan_type: str
+    issuer: str
+    issuer_en: str
+    approved_by: str = ""
+    #: ISO date, or blank when the plan text does not give one
+    approval_date: _ISO_DATE_OR_BLANK = ""
+    base_year: int | None = None
+    horizon_year: int
+    vision_year: int | None = None
+    calendar: Literal[CALENDARS] = "gregorian"  # type: ignore[valid-type]
+    #: the horizon year in the plan's own calendar (solar hijri for the Iranian plans)
+    horizon_year_local: int | None = None
+    lifecycle: Literal[LIFECYCLES]  # type: ignore[valid-type]
+    #: INSPIRE PLU ``ProcessStepGeneralValue`` of the life-cycle stage (:data:`PROCESS_STEP`)
+    process_step: Literal[tuple(PROCESS_STEP.values())]  # type: ignore[valid-type]
+    source_document: str
+    source_lines: str = ""
+    source_text: str = ""
+    #: the admin units whose union is the plan area, ``;``-separated
+    extent_units: str
+    extent_detail: str = ""
+    extent_area_km2: float = Field(gt=0)
+    successor_date: _ISO_DATE_OR_BLANK = ""
+    successor: str = ""
+    successor_en: str = ""
+    notes: str = ""
+    built_at: _ISO_DATE_OR_BLANK = ""
+    #: the plan area (union of ``extent_units``) as WKT in EPSG:4326
+    extent_wkt: str
+
+    @field_validator("base_year", "vision_year", "horizon_year_local", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value):
+        return None if value is None or (isinstance(value, str) and not value.strip()) else value
+
+    @field_validator("approved_by", "approval_date", "source_lines", "source_text",
+                     "extent_detail", "successor_date", "successor", "successor_en", "notes",
+                     "built_at", mode="before")
+    @classmethod
+    def _missing_is_blank(cls, value):
+        return "" if value is None else value
+
+    @field_validator("extent_wkt")
+    @classmethod
+    def _polygonal(cls, value: str) -> str:
+        try:
+            extent = shapely.from_wkt(value)
+        except shapely.errors.GEOSException as exc:
+            raise ValueError(f"not WKT ({exc})") from None
+        if extent is None or extent.is_empty or extent.geom_type not in ("Polygon",
+                                                                           "MultiPolygon"):
+            raise ValueError("the plan area must be a non-empty (multi)polygon")
+        return value
+
+    @classmethod
+    def of(cls, meta: Mapping[str, Any], file: str = "plan metadata") -> "PlanRecord":
+        """``meta`` as a :class:`PlanRecord` (itself if it is one already).
+
+        Raises :class:`~zoning._errors.PlanSpecError` naming every field at fault.
+        """
+        if isinstance(meta, cls):
+            return meta
+        try:
+            return cls.model_validate(dict(meta))
+        except ValidationError as exc:
+            raise PlanSpecError(str(dict(meta).get("plan_id", file)),
+                                validation_problems(exc, file, "plan")) from None
+
+    def keys(self) -> list[str]:
+        return [*type(self).model_fields, *(self.model_extra or {})]
+
+    def __getitem__(self, key: str) -> Any:
+        if key in type(self).model_fields or key in (self.model_extra or {}):
+            return getattr(self, key)
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:       # keys, as for a dict (BaseModel yields pairs)
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.keys()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(k, getattr(self, k)) for k in self.keys()]
+
+    def values(self) -> list[Any]:
+        return [getattr(self, k) for k in self.keys()]
+
+
+Mapping.register(PlanRecord)
+
+
+def validation_problems(exc: ValidationError, file: str, element: str,
+                        prefix: str = "") -> list[Problem]:
+    """Each error of a pydantic validation as a :class:`~zoning._errors.Problem`."""
+    return [Problem(file, element, f"{prefix}{'.'.join(map(str, err['loc']))}: {err['msg']} "
+                                   f"(got {err.get('input')!r})")
+            for err in exc.errors()]
+
 
 #: Columns on every feature of every layer, in order, with the alias and description written
 #: to the GeoPackage schema extension.
@@ -91,9 +239,7 @@ def _vocabulary(name: str, **read_options) -> pd.DataFrame:
     table = pd.read_csv(path, keep_default_na=False, **read_options).set_index("code")
     duplicated = table.index[table.index.duplicated()].unique().tolist()
     if duplicated:
-        from ._errors import ZoningError
-
-        raise ZoningError(f"layers/{name}: duplicate code(s) {duplicated}")
+        raise DataFileError(f"layers/{name}: duplicate code(s) {duplicated}")
     return table
 
 
@@ -124,17 +270,15 @@ def badge_order() -> tuple[str, ...]:
     >>> badge_order()
     ('authoritative', 'approximate', 'envelope', 'schematic')
     """
-    from ._errors import ZoningError
-
     table = geometry_bases()
     ranks = table.groupby("badge")["badge_rank"].unique()
     mixed = [b for b, r in ranks.items() if len(r) != 1]
     if mixed:
-        raise ZoningError(f"layers/geometry_basis.csv: badge(s) {mixed} have more than one "
-                          "badge_rank")
+        raise DataFileError(f"layers/geometry_basis.csv: badge(s) {mixed} have more than one "
+                            "badge_rank")
     order = sorted(ranks.index, key=lambda b: int(ranks[b][0]))
     if len({int(ranks[b][0]) for b in order}) != len(order):
-        raise ZoningError("layers/geometry_basis.csv: two badges share a badge_rank")
+        raise DataFileError("layers/geometry_basis.csv: two badges share a badge_rank")
     return tuple(order)
 
 
@@ -145,9 +289,8 @@ def least_certain(*badges: str) -> str:
     known = [b for b in badges if b]
     unknown = [b for b in known if b not in order]
     if unknown:
-        from ._errors import ZoningError
-
-        raise ZoningError(f"unknown basis badge(s) {unknown}; badges are {', '.join(order)}")
+        raise InvalidArgumentError(f"unknown basis badge(s) {unknown}; badges are "
+                                   f"{', '.join(order)}")
     return max(known, key=order.index)
 
 
@@ -165,8 +308,6 @@ def activity_lineage() -> dict[str, tuple[str, ...]]:
     ``urban_development`` → ``construction`` → ``any``): a rule on a broad activity applies to
     every narrower one, so a rule restricting *construction* judges a *housing* project.
     """
-    from ._errors import ZoningError
-
     parents = activities()["parent"].to_dict()
     lineage: dict[str, tuple[str, ...]] = {}
     for code in parents:
@@ -174,14 +315,14 @@ def activity_lineage() -> dict[str, tuple[str, ...]]:
         while parents[chain[-1]]:
             parent = parents[chain[-1]]
             if parent not in parents:
-                raise ZoningError(f"layers/activities.csv: {chain[-1]!r} has unknown parent "
-                                  f"{parent!r}")
+                raise DataFileError(f"layers/activities.csv: {chain[-1]!r} has unknown parent "
+                                    f"{parent!r}")
             if parent in chain:
-                raise ZoningError("layers/activities.csv: parent cycle "
-                                  + " → ".join([*chain, parent]))
+                raise DataFileError("layers/activities.csv: parent cycle "
+                                    + " → ".join([*chain, parent]))
             chain.append(parent)
         if chain[-1] != "any":
-            raise ZoningError(f"layers/activities.csv: {code!r} does not lead to 'any'")
+            raise DataFileError(f"layers/activities.csv: {code!r} does not lead to 'any'")
         lineage[code] = tuple(chain)
     return lineage
 
@@ -237,23 +378,29 @@ class Plan:
 
     Parameters
     ----------
-    meta : dict
-        One plan record (see ``docs/data-model.md``).
+    meta : PlanRecord or mapping
+        The plan's metadata (see ``docs/data-model.md``); a mapping is validated into a
+        :class:`PlanRecord` (:class:`~zoning._errors.PlanSpecError` if it is not one).
     layers : dict of str to GeoDataFrame
         Feature layers in EPSG:4326 with the :data:`FEATURE_COLUMNS`.
     tables : dict of str to DataFrame
-        ``indicators``, ``rules``, ``statements``, ``zone_classes``, ``sources``, ``layers``.
+        ``plan_id``-keyed tables: ``layer_catalog``, ``indicators``, ``rules``,
+        ``statements``, ``zone_classes``, ``sources``.
 
     Examples
     --------
-    >>> import zoning
-    >>> plan = zoning.load("cn-yongji-2035")          # doctest: +SKIP
-    >>> plan["control_lines"].zone_class.unique()     # doctest: +SKIP
+    >>> plan = zoning.load("cn-shanxi-2035")
+    >>> sorted(plan["control_lines"].zone_class.unique())  # doctest: +NORMALIZE_WHITESPACE
+    ['cultivated_land_protection', 'ecological_protection_red_line', 'land_consolidation_area',
+     'permanent_basic_farmland', 'urban_development_boundary', 'water_conservation_area']
     """
 
-    meta: Mapping[str, object]
+    meta: PlanRecord
     layers: Mapping[str, gpd.GeoDataFrame]
     tables: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "meta", PlanRecord.of(self.meta))
 
     @property
     def plan_id(self) -> str:
@@ -296,12 +443,12 @@ class Plan:
 
     def __reduce__(self):
         # MappingProxyType does not pickle: store plain dicts, wrap them again when read.
-        return (_unpickle_plan, (dict(self.meta), dict(self.layers), dict(self.tables)))
+        return (_unpickle_plan, (self.meta, dict(self.layers), dict(self.tables)))
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}={len(v)}" for k, v in self.layers.items())
         return f"<Plan {self.plan_id}: {counts}>"
 
 
-def _unpickle_plan(meta: dict, layers: dict, tables: dict) -> Plan:
-    return Plan(MappingProxyType(meta), MappingProxyType(layers), MappingProxyType(tables))
+def _unpickle_plan(meta: PlanRecord | dict, layers: dict, tables: dict) -> Plan:
+    return Plan(meta, MappingProxyType(layers), MappingProxyType(tables))

@@ -8,7 +8,7 @@ status of the entry). Code lists (规划分区代码 …) are in ``cn-mnr-domain
 :mod:`zoning.adopt` read everything from here. See ``docs/exports.md``.
 
 >>> from zoning.profiles import profile_layers
->>> profile_layers("county").index.tolist()            # doctest: +SKIP
+>>> profile_layers("county").index.tolist()
 ['XZQ', 'STBHHX', 'YJJBNT', 'CZKFBJ', 'GHFQ', 'LSWHBHX', 'HLFXKZX']
 """
 
@@ -18,7 +18,7 @@ from functools import cache
 
 import pandas as pd
 
-from ._errors import ZoningError
+from ._errors import DataFileError, InvalidArgumentError
 from .settings import settings
 
 #: Status vocabulary of a profile entry.
@@ -47,7 +47,7 @@ def profiles_dir():
 def _read(name: str) -> pd.DataFrame:
     path = profiles_dir() / name
     if not path.exists():
-        raise ZoningError(f"export profile file {path} is missing")
+        raise DataFileError(f"export profile file {path} is missing")
     return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
@@ -59,8 +59,8 @@ def profiles() -> pd.DataFrame:
 
 def _check_profile(name: str) -> str:
     if name not in profiles().index:
-        raise ZoningError(f"unknown cn-mnr profile {name!r}; choose one of "
-                          f"{', '.join(profiles().index)}")
+        raise InvalidArgumentError(f"unknown cn-mnr profile {name!r}; choose one of "
+                                   f"{', '.join(profiles().index)}")
     return name
 
 
@@ -83,7 +83,7 @@ def profile_table(name: str) -> pd.DataFrame:
             if row.domain and row.domain not in set(domains().domain):
                 problems.append(f"{where}: unknown domain {row.domain!r}")
     if problems:
-        raise ZoningError("export profile errors:\n  " + "\n  ".join(problems))
+        raise DataFileError("export profile errors:\n  " + "\n  ".join(problems))
     return table
 
 
@@ -139,8 +139,8 @@ def gk3_epsg(zone: int) -> int:
     4525
     """
     if not GK3_FIRST_ZONE <= zone <= GK3_LAST_ZONE:
-        raise ZoningError(f"no CGCS2000 3-degree Gauss-Kruger zone {zone} "
-                          f"(zones {GK3_FIRST_ZONE}-{GK3_LAST_ZONE}, 75°E-135°E)")
+        raise InvalidArgumentError(f"no CGCS2000 3-degree Gauss-Kruger zone {zone} "
+                                   f"(zones {GK3_FIRST_ZONE}-{GK3_LAST_ZONE}, 75°E-135°E)")
     return GK3_FIRST_EPSG + zone - GK3_FIRST_ZONE
 
 
@@ -179,10 +179,12 @@ def choose_crs(bounds, crs: str | int = "auto") -> int:
         return gk3_epsg(zone)
     text = str(crs).upper().removeprefix("EPSG:")
     if not text.isdigit():
-        raise ZoningError(f"unknown cn-mnr CRS {crs!r}; use auto, geographic, gk3 or an EPSG "
-                          "code (4490 or 4513-4533)")
+        raise InvalidArgumentError(f"unknown cn-mnr CRS {crs!r}; use auto, geographic, gk3 or an "
+                                   f"EPSG "
+                                   "code (4490 or 4513-4533)")
     epsg = int(text)
     if epsg != CGCS2000 and gk3_zone_of_epsg(epsg) is None:
-        raise ZoningError(f"EPSG:{epsg} is neither CGCS2000 geographic (4490) nor a CGCS2000 "
-                          "3-degree Gauss-Kruger zone (4513-4533)")
+        raise InvalidArgumentError(f"EPSG:{epsg} is neither CGCS2000 geographic (4490) nor a "
+                                   f"CGCS2000 "
+                                   "3-degree Gauss-Kruger zone (4513-4533)")
     return epsg

@@ -8,9 +8,12 @@ overlaps between features of one layer, geometry validity, the CRS, and the not-
 mark of files with schematic shapes. It returns one row per problem; an empty table means the
 file passes.
 
->>> import zoning
->>> zoning.qc("out/cn-yongji-2035-cn-mnr.gpkg", profile="county")     # doctest: +SKIP
+>>> from zoning.export import export
+>>> path = export(zoning.load("cn-yongji-2035"), tmp / "yongji-cn-mnr.gpkg", "cn-mnr")
+>>> zoning.qc(path, profile="county")
 Empty DataFrame
+Columns: [layer, row, bsm, rule, field, message]
+Index: []
 """
 
 from __future__ import annotations

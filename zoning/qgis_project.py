@@ -46,9 +46,8 @@ def layer_title(plan: Plan, layer: str) -> str:
 
     Examples
     --------
-    >>> import zoning
-    >>> layer_title(zoning.load("cn-yongji-2035"), "rivers")          # doctest: +SKIP
-    'Rivers / 河流'
+    >>> layer_title(zoning.load("cn-yongji-2035"), "rivers")
+    'Rivers (the Yellow River and the "three rivers") / 河流（黄河与"三河"）'
     """
     catalog = plan.tables["layer_catalog"].set_index("layer")
     english, local = str(catalog.at[layer, "title_en"]), str(catalog.at[layer, "title"])
@@ -73,8 +72,9 @@ def project_xml(plan: Plan, gpkg_name: str) -> str:
 
     Examples
     --------
-    >>> import zoning
-    >>> xml = project_xml(zoning.load("cn-yongji-2035"), "cn-yongji-2035.gpkg")  # doctest: +SKIP
+    >>> xml = project_xml(zoning.load("cn-yongji-2035"), "cn-yongji-2035.gpkg")
+    >>> xml.count("<maplayer "), "./cn-yongji-2035.gpkg|layername=rivers" in xml
+    (15, True)
     """
     defaults = styles.layer_defaults(plan)
     qml = styles.plan_layer_styles(plan).set_index("layer")["qml"]
@@ -166,8 +166,12 @@ def write_qgis_project(gpkg_path: str | Path, plan: Plan, gpkg_name: str | None 
 
     Examples
     --------
-    >>> import zoning
-    >>> write_qgis_project("out/cn-yongji-2035.gpkg", zoning.load("cn-yongji-2035"))  # doctest: +SKIP
+    >>> import sqlite3
+    >>> plan = zoning.load("cn-yongji-2035")
+    >>> path = zoning.write_gpkg(plan, tmp / "cn-yongji-2035.gpkg")   # has its project already
+    >>> write_qgis_project(path, plan)                                 # written again
+    >>> sqlite3.connect(path).execute("select name from qgis_projects").fetchall()
+    [('cn-yongji-2035',)]
     """
     gpkg_path = Path(gpkg_path)
     xml = project_xml(plan, gpkg_name or gpkg_path.name)

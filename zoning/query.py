@@ -30,7 +30,7 @@ import pyproj
 import shapely
 from geopandas.array import from_shapely
 
-from ._errors import GeometryInputError, PlanSpecError, ZoningError
+from ._errors import GeometryInputError, InvalidArgumentError, PlanSpecError
 from .geometry import area_km2, length_km
 from .inputs import prepare
 from .model import CRS, RULE_EFFECTS, Plan, rule_classes, rule_matches
@@ -66,7 +66,7 @@ def resolve_plans(plans=None) -> list[Plan]:
 
     Examples
     --------
-    >>> [p.plan_id for p in resolve_plans(["cn-yongji-2035"])]     # doctest: +SKIP
+    >>> [p.plan_id for p in resolve_plans(["cn-yongji-2035"])]
     ['cn-yongji-2035']
     """
     from .build import load
@@ -93,7 +93,7 @@ def resolve_plans(plans=None) -> list[Plan]:
         plans = [plans]
     out = [p if isinstance(p, Plan) else load(str(p)) for p in plans]
     if not out:
-        raise ZoningError("no plans to query")
+        raise InvalidArgumentError("no plans to query")
     return out
 
 
@@ -605,9 +605,15 @@ def query(sites, plans=None, *, crs=None, engine: Literal["shapely", "dask"] = "
 
     Examples
     --------
-    >>> import shapely, zoning
-    >>> hits = zoning.query(shapely.Point(110.45, 34.87), crs="EPSG:4326")   # doctest: +SKIP
-    >>> hits[["plan_id", "name_en", "zone_class", "prohibited", "basis_badge"]]  # doctest: +SKIP
+    >>> import shapely
+    >>> hits = zoning.query(shapely.Point(110.45, 34.87), crs="EPSG:4326",
+    ...                     plans="cn-yongji-2035")
+    >>> hits[["layer", "zone_class", "basis_badge"]].head(3)  # doctest: +NORMALIZE_WHITESPACE
+                       layer                    zone_class  basis_badge
+    site
+    0            admin_units                    admin_unit  approximate
+    0            agriculture  agricultural_production_area    schematic
+    0     central_urban_area            central_urban_area    schematic
     """
     from .scale import is_dask, map_sites
 
@@ -616,7 +622,7 @@ def query(sites, plans=None, *, crs=None, engine: Literal["shapely", "dask"] = "
         return map_sites(query_prepared, sites, index, crs=crs, npartitions=npartitions,
                          what="sites")
     if engine != "shapely":
-        raise ZoningError(f"unknown engine {engine!r}; use 'shapely' or 'dask'")
+        raise InvalidArgumentError(f"unknown engine {engine!r}; use 'shapely' or 'dask'")
     return query_prepared(prepare(sites, crs=crs, what="sites"), index)
 
 
@@ -629,7 +635,8 @@ def query_point(lon: float, lat: float, plans=None) -> pd.DataFrame:
 
     Examples
     --------
-    >>> zoning.query_point(110.45, 34.87)[["plan_id", "name_en", "prohibited"]]  # doctest: +SKIP
+    >>> zoning.query_point(110.45, 34.87, plans="cn-yongji-2035").zone_class.tolist()[:3]
+    ['admin_unit', 'agricultural_production_area', 'central_urban_area']
     """
     lon, lat = float(lon), float(lat)
     if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180
@@ -675,8 +682,12 @@ def assign(points, zones, *, column: str | None = None, crs=None,
 
     Examples
     --------
+    >>> import geopandas as gpd, shapely
     >>> counties = zoning.reference.china_units(zoning.reference.china_children("140000"))
-    >>> assign(parcels, counties, column="adcode")            # doctest: +SKIP
+    >>> parcels = gpd.GeoSeries([shapely.Point(110.45, 34.87), shapely.Point(112.55, 37.87)],
+    ...                         crs="EPSG:4326")
+    >>> assign(parcels, counties, column="adcode").tolist()
+    ['140881', '140107']
     """
     from .scale import is_dask, map_assign
 
@@ -690,7 +701,7 @@ def assign(points, zones, *, column: str | None = None, crs=None,
         return map_assign(assign_prepared, points, grid, values, predicate=predicate, crs=crs,
                           npartitions=npartitions)
     if engine != "shapely":
-        raise ZoningError(f"unknown engine {engine!r}; use 'shapely' or 'dask'")
+        raise InvalidArgumentError(f"unknown engine {engine!r}; use 'shapely' or 'dask'")
     return assign_prepared(prepare(points, crs=crs, what="points"), grid, values, predicate)
 
 

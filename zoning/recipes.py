@@ -39,7 +39,7 @@ import shapely
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import reference
-from ._errors import ReferenceLookupError, ZoningError
+from ._errors import DataFileError, InvalidArgumentError, ReferenceLookupError
 from .files import read_vector
 from .geometry import (Resolved, buffer_km, default_accuracy, drop_slivers, elevation_bands,
                        voronoi_cells)
@@ -66,8 +66,8 @@ def basis_badge(basis: str) -> str:
     """
     table = geometry_bases()
     if basis not in table.index:
-        raise ZoningError(f"basis {basis!r} is not a row of layers/geometry_basis.csv; "
-                          "add it there with its badge")
+        raise DataFileError(f"basis {basis!r} is not a row of layers/geometry_basis.csv; "
+                            "add it there with its badge")
     return table.at[basis, "badge"]
 
 
@@ -246,7 +246,8 @@ def recipe_tag(cls: type[GeometryRecipe]) -> str:
     """The tag a recipe class answers to: the one value of its ``recipe`` Literal."""
     values = typing.get_args(cls.model_fields["recipe"].annotation)
     if len(values) != 1 or not isinstance(values[0], str):
-        raise ZoningError(f"{cls.__name__}: declare the tag as recipe: Literal['<name>']")
+        raise InvalidArgumentError(f"{cls.__name__}: declare the tag as recipe: "
+                                   "Literal['<name>']")
     return values[0]
 
 
@@ -256,14 +257,16 @@ def register(cls: type[GeometryRecipe]) -> type[GeometryRecipe]:
     global _version
     tag = recipe_tag(cls)
     if tag in RECIPES and RECIPES[tag] is not cls:
-        raise ZoningError(f"recipe {tag!r} is already registered ({RECIPES[tag].__name__})")
+        raise InvalidArgumentError(f"recipe {tag!r} is already registered "
+                                   f"({RECIPES[tag].__name__})")
     if not getattr(cls, "basis", None):
-        raise ZoningError(f"recipe {tag!r} ({cls.__name__}) names no basis")
+        raise InvalidArgumentError(f"recipe {tag!r} ({cls.__name__}) names no basis")
     if cls.drawn_as not in ("point", "line", "polygon", "any"):
-        raise ZoningError(f"recipe {tag!r}: drawn_as must be point, line, polygon or any")
+        raise InvalidArgumentError(f"recipe {tag!r}: drawn_as must be point, line, polygon or "
+                                   "any")
     if cls.tessellation and any(r.tessellation == cls.tessellation for r in RECIPES.values()):
-        raise ZoningError(f"recipe {tag!r}: another recipe already draws "
-                          f"{cls.tessellation!r} tessellations")
+        raise InvalidArgumentError(f"recipe {tag!r}: another recipe already draws "
+                                   f"{cls.tessellation!r} tessellations")
     RECIPES[tag] = cls
     _version += 1
     return cls
@@ -306,7 +309,7 @@ def tessellation_recipe(method: str) -> type[GeometryRecipe]:
     for cls in RECIPES.values():
         if cls.tessellation == method:
             return cls
-    raise ZoningError(f"no recipe draws {method!r} tessellations")
+    raise InvalidArgumentError(f"no recipe draws {method!r} tessellations")
 
 
 # --------------------------------------------------------------------------- checks

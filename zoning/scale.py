@@ -15,7 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from ._errors import CRSError, ZoningError
+from ._errors import CRSError, DependencyError
 from .inputs import prepare
 
 #: Default sites per partition when an in-memory frame is split for ``engine="dask"``.
@@ -26,8 +26,8 @@ def _dask_geopandas():
     try:
         import dask_geopandas
     except ImportError as exc:  # pragma: no cover - the 'scale' extra is part of dev installs
-        raise ZoningError("engine='dask' needs the 'scale' extra: "
-                          "pip install 'zoning[scale]'") from exc
+        raise DependencyError("engine='dask' needs the 'scale' extra: "
+                              "pip install 'zoning[scale]'") from exc
     return dask_geopandas
 
 

@@ -28,19 +28,16 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationEr
 
 from ._errors import (PlanSpecError, Problem, ReferenceLookupError, SourcesNotVerifiedWarning,
                       UnknownPlanError)
-from .model import (COMPARATORS, FAMILIES, GEOMETRY_TYPES, INDICATOR_NATURES, LAYERS_DIR,
-                    LIFECYCLES, REGULATIONS, RULE_EFFECTS, STATEMENT_KINDS, activities,
-                    theme_names, zone_classes)
+from .model import (CALENDARS, COMPARATORS, COUNTRY, FAMILIES, GEOMETRY_TYPES,
+                    INDICATOR_NATURES, LANGUAGE, LAYERS_DIR, LEVEL, LIFECYCLES, PLAN_ID,
+                    PROCESS_STEP, REGULATIONS, RULE_EFFECTS, STATEMENT_KINDS, PlanRecord,
+                    activities, theme_names, zone_classes)
 from .recipes import FEATURE_REF, AdminUnitsRecipe, CheckContext, recipe_union
 from .recipes import problems as recipe_problems
 from .recipes import version as recipes_version
 from .settings import settings
 
 ID = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
-PLAN_ID = Annotated[str, Field(pattern=r"^[a-z]{2}-[a-z0-9-]+$")]
-COUNTRY = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
-LANGUAGE = Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]    # ISO 639-1 or 639-3 code
-LEVEL = Literal["national", "provincial", "municipal", "county"]
 NON_LAYER_FILES = ("plan", "rules", "statements")
 
 
@@ -185,6 +182,8 @@ class Successor(_Strict):
 
 
 class PlanMeta(_Strict):
+    """A plan's ``plan.yaml``, validated: the source of its :class:`~zoning.model.PlanRecord`."""
+
     plan_id: PLAN_ID
     title: str
     title_en: str
@@ -199,7 +198,7 @@ class PlanMeta(_Strict):
     base_year: int | None = None
     horizon_year: int
     vision_year: int | None = None
-    calendar: Literal["gregorian", "solar_hijri"] = "gregorian"
+    calendar: Literal[CALENDARS] = "gregorian"  # type: ignore[valid-type]
     horizon_year_local: int | None = None
     lifecycle: Literal[LIFECYCLES]  # type: ignore[valid-type]
     source_document: str
@@ -211,33 +210,28 @@ class PlanMeta(_Strict):
     successor: Successor | None = None
     notes: str = ""
 
+    def record(self, *, extent_wkt: str, extent_detail: str, extent_area_km2: float,
+               built_at: date) -> PlanRecord:
+        """The built plan's metadata: this source flattened, with the resolved plan area.
 
-class PlanRecord(BaseModel):
-    """The ``plan`` table of a plan GeoPackage: :class:`PlanMeta` flattened by the build.
-
-    Checked when a GeoPackage is read back (:func:`zoning.read_gpkg`), since a GeoPackage can
-    be edited by hand or come from anyone: a language is a language code, an id an id.
-    """
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    plan_id: PLAN_ID
-    title: str
-    title_en: str
-    country: COUNTRY
-    language: LANGUAGE
-    level: LEVEL
-    lifecycle: Literal[LIFECYCLES]  # type: ignore[valid-type]
-    calendar: Literal["gregorian", "solar_hijri"] = "gregorian"
-    base_year: int | None = None
-    horizon_year: int
-    vision_year: int | None = None
-    horizon_year_local: int | None = None
-
-    @field_validator("base_year", "vision_year", "horizon_year_local", mode="before")
-    @classmethod
-    def _blank_is_none(cls, value):
-        return None if value is None or (isinstance(value, str) and not value.strip()) else value
+        The fields the two share are copied by name; nested ones are flattened (``source`` →
+        ``source_lines``/``source_text``, ``extent`` → ``extent_units``, ``successor`` →
+        ``successor_date``/``successor``/``successor_en``) and dates written as ISO text.
+        """
+        shared = {name: getattr(self, name) for name in PlanRecord.model_fields
+                  if name in type(self).model_fields}
+        return PlanRecord(**{
+            **shared,
+            "approval_date": self.approval_date.isoformat() if self.approval_date else "",
+            "process_step": PROCESS_STEP[self.lifecycle],
+            "source_lines": self.source.lines, "source_text": self.source.text,
+            "extent_units": ";".join(self.extent.units), "extent_detail": extent_detail,
+            "extent_area_km2": extent_area_km2,
+            "successor_date": self.successor.date.isoformat() if self.successor else "",
+            "successor": self.successor.description if self.successor else "",
+            "successor_en": self.successor.description_en if self.successor else "",
+            "built_at": built_at.isoformat(), "extent_wkt": extent_wkt,
+        })
 
 
 class LayerCatalogRow(BaseModel):

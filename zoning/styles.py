@@ -31,7 +31,7 @@ from xml.sax.saxutils import escape, quoteattr
 import geopandas as gpd
 import pandas as pd
 
-from ._errors import ExportError
+from ._errors import DataFileError, ExportError
 from .model import STYLES_DIR, Plan, zone_classes
 
 #: Languages the legend labels are given in (the plans' languages besides English).
@@ -119,8 +119,8 @@ def _layer_defaults_table() -> pd.DataFrame:
     table = pd.read_csv(STYLES_DIR / "layer_defaults.csv", keep_default_na=False, dtype=str)
     bad = sorted(set(table["default"]) - {"on", "off", "context"})
     if bad:
-        raise ExportError(f"styles/layer_defaults.csv: default must be on, off or context, "
-                          f"not {', '.join(map(repr, bad))}")
+        raise DataFileError(f"styles/layer_defaults.csv: default must be on, off or context, "
+                            f"not {', '.join(map(repr, bad))}")
     return table
 
 
@@ -162,9 +162,8 @@ def layer_defaults(plan: Plan) -> pd.DataFrame:
 
     Examples
     --------
-    >>> import zoning
-    >>> table = layer_defaults(zoning.load("cn-shanxi-2035"))            # doctest: +SKIP
-    >>> table.set_index("layer").loc["control_lines", "visible"]         # doctest: +SKIP
+    >>> table = layer_defaults(zoning.load("cn-shanxi-2035"))
+    >>> bool(table.set_index("layer").loc["control_lines", "visible"])
     True
     """
     catalog = plan.tables["layer_catalog"].set_index("layer")
@@ -535,8 +534,8 @@ def plan_layer_styles(plan: Plan) -> pd.DataFrame:
 
     Examples
     --------
-    >>> import zoning
-    >>> plan_layer_styles(zoning.load("cn-yongji-2035")).layer.tolist()  # doctest: +SKIP
+    >>> plan_layer_styles(zoning.load("cn-yongji-2035")).layer.tolist()[:3]
+    ['admin_units', 'agriculture', 'central_urban_area']
     """
     catalog = plan.tables["layer_catalog"].set_index("layer")
     language = str(plan.meta.get("language", ""))
@@ -560,9 +559,12 @@ def write_layer_styles(gpkg_path: str | Path, plan: Plan) -> None:
 
     Examples
     --------
-    >>> import zoning
-    >>> plan = zoning.load("cn-yongji-2035")                         # doctest: +SKIP
-    >>> write_layer_styles("out/cn-yongji-2035.gpkg", plan)          # doctest: +SKIP
+    >>> import sqlite3
+    >>> plan = zoning.load("cn-yongji-2035")
+    >>> path = zoning.write_gpkg(plan, tmp / "cn-yongji-2035.gpkg")   # styled already
+    >>> write_layer_styles(path, plan)                                 # styled again
+    >>> sqlite3.connect(path).execute("select count(*) from layer_styles").fetchone()
+    (15,)
     """
     styles = plan_layer_styles(plan)
     start = _dt.datetime.now(_dt.timezone.utc)

@@ -23,7 +23,12 @@ def feature_counts(plan: Plan) -> pd.DataFrame:
 
     Examples
     --------
-    >>> feature_counts(zoning.load("vn-kontum-2030")).head()      # doctest: +SKIP
+    >>> counts = feature_counts(zoning.load("vn-kontum-2030"))
+    >>> counts[["layer", "zone_class", "features"]].head(3)
+                         layer                    zone_class  features
+    0     construction_regions               planning_region        11
+    1  development_orientation  development_orientation_area         4
+    2       development_spaces                   growth_pole         3
     """
     frames = [g[["layer", "zone_class", "basis_badge", "area_km2", "length_km"]]
               for g in plan.layers.values() if len(g)]
