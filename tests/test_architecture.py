@@ -115,3 +115,13 @@ def test_the_scan_sees_a_private_crossing(tmp_path):
     sample.write_text("from .io import _plan_table\nfrom . import webmap\nwebmap._clean(1)\n")
     assert _private_crossings(sample) == ["sample.py:1 imports io._plan_table",
                                           "sample.py:3 uses webmap._clean"]
+
+
+def test_footprint_badges_are_the_most_certain_badges():
+    """The one definition of a footprint (model.FOOTPRINT_BADGES) is the head of the badge
+    order read from layers/geometry_basis.csv: a footprint is never less certain than a shape
+    that is not one."""
+    from zoning.model import FOOTPRINT_BADGES, badge_order
+
+    order = badge_order()
+    assert tuple(order[:len(FOOTPRINT_BADGES)]) == FOOTPRINT_BADGES

@@ -39,7 +39,7 @@ import shapely
 
 from ._errors import InvalidArgumentError
 from .inputs import prepare
-from .model import activities, activity_lineage, badge_order
+from .model import FOOTPRINT_BADGES, activities, activity_lineage, badge_order
 from .query import plan_index, site_hits
 
 #: Verdicts from worst to best; ``context`` rows (rules of a plan whose area does not hold the
@@ -50,8 +50,6 @@ CONTEXT = "context"
 #: Verdict for each rule effect on a footprint that holds the site firmly (see the ladder).
 EFFECT_VERDICT = {"prohibited": "violation", "restricted": "needs permit",
                   "required": "needs permit", "permitted": "allowed", "encouraged": "allowed"}
-#: Badges whose shape is the element's own footprint (a prohibition there can be a violation).
-FOOTPRINT_BADGES = ("authoritative", "approximate")
 #: Certainty level of a (site, feature) pair: firmly inside a footprint, within a footprint's
 #: accuracy of its edge, or on an envelope / schematic shape.
 FIRM, NEAR, LOOSE = 0, 1, 2

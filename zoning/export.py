@@ -27,11 +27,12 @@ import shapely
 
 from ._errors import ExportError, InvalidArgumentError, ZoningError
 from .geometry import ellipsoid_area_m2
-from .profiles import (NOT_FOR_SUBMISSION, OFFICIAL_BADGES, choose_crs, domains,
+from .profiles import (NOT_FOR_SUBMISSION, choose_crs, domains,
                        layer_zone_classes, profile_fields, profile_layers, profiles)
 from .io import TABLES, plan_table, write_gpkg
 from .files import atomic_path, dbf_fields, remove_leftovers, replace_folder
-from .model import CRS, LAYERS_DIR, LEVEL_OF_SPATIAL_PLAN, PROCESS_STEP, Plan
+from .model import (CRS, FOOTPRINT_BADGES, LAYERS_DIR, LEVEL_OF_SPATIAL_PLAN, PROCESS_STEP,
+                    Plan)
 
 FORMATS = ("gpkg", "geojson", "fgb", "parquet", "inspire", "cn-mnr")
 _FOLDER_FORMATS = {"geojson": ("GeoJSON", ".geojson"), "fgb": ("FlatGeobuf", ".fgb"),
@@ -229,7 +230,7 @@ def china_mnr_layers(plan: Plan, profile: str = "county", crs: str | int = "auto
     feats = plan.features
     feats = feats[feats.geom_type.isin(["Polygon", "MultiPolygon"])]
     mapped = feats[feats.zone_class.isin([c for cs in classes.values() for c in cs])]
-    unofficial = mapped[~mapped.basis_badge.isin(OFFICIAL_BADGES)]
+    unofficial = mapped[~mapped.basis_badge.isin(FOOTPRINT_BADGES)]
     if len(unofficial) and not include_schematic:
         listed = "; ".join(f"{f} ({b})" for f, b in zip(unofficial.feature_id,
                                                          unofficial.basis_badge))

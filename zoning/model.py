@@ -282,6 +282,13 @@ def badge_order() -> tuple[str, ...]:
     return tuple(order)
 
 
+#: Badges whose shape is the element's own footprint, its edge within the stated accuracy; the
+#: others (envelope, schematic) only say where the element lies. A prohibition on a footprint
+#: can be a violation (:mod:`zoning.compliance`); only a footprint may stand under an official
+#: database layer code (:mod:`zoning.export`).
+FOOTPRINT_BADGES = ("authoritative", "approximate")
+
+
 def least_certain(*badges: str) -> str:
     """The least certain of ``badges`` (by :func:`badge_order`); a derived shape is never
     more certain than its least certain input or operation."""

@@ -26,9 +26,6 @@ STATUSES = ("two sources", "one source", "unverified")
 #: How the export fills a field (the ``fill`` column); an empty fill leaves the field empty.
 FILLS = ("bsm", "ysdm", "xzqdm", "xzqmc", "area_m2", "name", "domain_code", "domain_name", "note")
 FIELD_TYPES = ("Text", "Double", "Int")
-#: Badges whose shapes may stand under an official layer code. Everything else (schematic,
-#: envelope, …) is refused unless the caller asks for a marked, non-submittable file.
-OFFICIAL_BADGES = ("authoritative", "approximate")
 #: Text put at the start of ``BZ`` in every row of a file that contains non-official shapes.
 NOT_FOR_SUBMISSION = "非报批成果(含示意图形) NOT FOR SUBMISSION"
 #: CGCS2000 geographic and the first/last zone of CGCS2000 3-degree Gauss-Kruger zones 25-45
