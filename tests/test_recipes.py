@@ -21,6 +21,7 @@ import pytest
 import shapely
 
 from zoning import PlanSpecError, build_plan, read_plan_source, recipes
+from zoning._errors import DataFileError, InvalidArgumentError
 from zoning.model import LAYERS_DIR
 from zoning.recipes import RECIPES, GeometryRecipe
 
@@ -132,7 +133,7 @@ def test_an_unregistered_recipe_is_unknown_to_the_schema(plan_dir):
 
 
 def test_a_tag_cannot_be_registered_twice():
-    with pytest.raises(recipes.ZoningError, match="already registered"):
+    with pytest.raises(InvalidArgumentError, match="already registered"):
         @recipes.register
         class Another(GeometryRecipe):
             basis: ClassVar[str] = "derived"
@@ -151,7 +152,7 @@ def test_every_basis_of_the_registry_is_a_row_of_the_table_and_every_row_is_used
 
 
 def test_an_unknown_basis_is_a_clear_error():
-    with pytest.raises(recipes.ZoningError, match="not a row of layers/geometry_basis.csv"):
+    with pytest.raises(DataFileError, match="not a row of layers/geometry_basis.csv"):
         recipes.basis_badge("hand_drawn")
 
 
