@@ -66,7 +66,23 @@ LEVEL = Literal["national", "provincial", "municipal", "county"]
 _ISO_DATE_OR_BLANK = Annotated[str, Field(pattern=r"^(\d{4}-\d{2}-\d{2})?$")]
 
 
-class PlanRecord(BaseModel):
+class PlanHeader(BaseModel):
+    """The fields a plan's source (``plan.yaml``, :class:`zoning.spec.PlanMeta`) and its built
+    record (:class:`PlanRecord`) share, declared once, in the ``plan`` table's column order."""
+
+    plan_id: PLAN_ID
+    title: str
+    title_en: str
+    country: COUNTRY
+    language: LANGUAGE
+    level: LEVEL
+    plan_type: str
+    issuer: str
+    issuer_en: str
+    approved_by: str = ""
+
+
+class PlanRecord(PlanHeader):
     """The metadata of a built plan (:attr:`Plan.meta`): one typed, read-only record.
 
     It is the ``plan`` table of a plan GeoPackage, column for column in this order:
@@ -89,16 +105,6 @@ class PlanRecord(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    plan_id: PLAN_ID
-    title: str
-    title_en: str
-    country: COUNTRY
-    language: LANGUAGE
-    level: LEVEL
-    plan_type: str
-    issuer: str
-    issuer_en: str
-    approved_by: str = ""
     #: ISO date, or blank when the plan text does not give one
     approval_date: _ISO_DATE_OR_BLANK = ""
     base_year: int | None = None

@@ -28,10 +28,10 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationEr
 
 from ._errors import (PlanSpecError, Problem, ReferenceLookupError, SourcesNotVerifiedWarning,
                       UnknownPlanError)
-from .model import (CALENDARS, COMPARATORS, COUNTRY, FAMILIES, GEOMETRY_TYPES,
-                    INDICATOR_NATURES, LANGUAGE, LAYERS_DIR, LEVEL, LIFECYCLES, PLAN_ID,
-                    PROCESS_STEP, REGULATIONS, RULE_EFFECTS, STATEMENT_KINDS, PlanRecord,
-                    activities, theme_names, zone_classes)
+from .model import (CALENDARS, COMPARATORS, FAMILIES, GEOMETRY_TYPES, INDICATOR_NATURES,
+                    LAYERS_DIR, LIFECYCLES, PROCESS_STEP, REGULATIONS, RULE_EFFECTS,
+                    STATEMENT_KINDS, PlanHeader, PlanRecord, activities, theme_names,
+                    zone_classes)
 from .recipes import FEATURE_REF, AdminUnitsRecipe, CheckContext, recipe_union
 from .recipes import problems as recipe_problems
 from .recipes import version as recipes_version
@@ -181,19 +181,11 @@ class Successor(_Strict):
     description_en: str
 
 
-class PlanMeta(_Strict):
+class PlanMeta(PlanHeader):
     """A plan's ``plan.yaml``, validated: the source of its :class:`~zoning.model.PlanRecord`."""
 
-    plan_id: PLAN_ID
-    title: str
-    title_en: str
-    country: COUNTRY
-    language: LANGUAGE
-    level: LEVEL
-    plan_type: str
-    issuer: str
-    issuer_en: str
-    approved_by: str = ""
+    model_config = _Strict.model_config
+
     approval_date: date | None = None
     base_year: int | None = None
     horizon_year: int
