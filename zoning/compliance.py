@@ -201,7 +201,7 @@ def comply(projects, activity: str | None = None, plans=None, *, crs=None,
     out = judged.summaries().take(np.concatenate(groups))
     out.index = sites.index
     out["geometry"] = sites.geometry.to_numpy()
-    return gpd.GeoDataFrame(out, geometry="geometry", crs=sites.crs)
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=sites.crs, copy=False)
 
 
 class _Judged:
@@ -460,8 +460,7 @@ def _place_off_edges(index, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     faces, edges = _face_edges(index)
     pts = shapely.points(x, y)
     margin = EDGE_MARGIN_DEG
-    near_box = shapely.box(x - margin, y - margin, x + margin, y + margin)
-    pi, fi = slices.face_tree.query(near_box)
+    pi, fi = slices.face_tree.query(pts)
     inside = shapely.intersects_xy(faces[fi], x[pi], y[pi])
     n_inside = np.bincount(pi[inside], minlength=len(x))
     face_of = np.zeros(len(x), dtype=np.int64)
@@ -471,9 +470,9 @@ def _place_off_edges(index, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     one = np.flatnonzero(n_inside == 1)
     doubtful[one] = shapely.dwithin(edges[face_of[one]], pts[one], margin)
     # in none: no face may come near
-    out = (n_inside == 0)[pi]
-    close = shapely.dwithin(faces[fi[out]], pts[pi[out]], margin)
-    doubtful[pi[out][close]] = True
+    out = np.flatnonzero(n_inside == 0)
+    close, _ = slices.face_tree.query(pts[out], predicate="dwithin", distance=margin)
+    doubtful[out[close]] = True
     lines = _non_polygons(index)
     if lines is not None:
         lp, _ = lines[0].query(pts, predicate="dwithin", distance=margin)
