@@ -435,7 +435,7 @@ def _pregroup_points(index, geoms: np.ndarray, act_code: np.ndarray, speaks: np.
     bnd = np.flatnonzero(scode == -2)
     if len(bnd):
         scode = scode.copy()
-        scode[bnd] = _place_off_edges(index, x[bnd], y[bnd])
+        scode[bnd] = _place_off_edges(index, geoms[bnd], x[bnd], y[bnd])
         # near a boundary: the depth inside each footprint is always tested
         _add_footprint_depth(index, bnd[scode[bnd] >= 0], scode, speaks, x, y, sig1, sig2,
                              off_boundary=False)
@@ -446,7 +446,7 @@ def _pregroup_points(index, geoms: np.ndarray, act_code: np.ndarray, speaks: np.
     return group, reps, key[reps], where[reps] < -1
 
 
-def _place_off_edges(index, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _place_off_edges(index, pts: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Slice of each point (in cells a boundary crosses) that lies inside one face farther
     than :data:`EDGE_MARGIN_DEG` from its edges, -1 for a point that far from every face,
     -2 for the rest (and for points that near a line or point feature).
@@ -458,7 +458,6 @@ def _place_off_edges(index, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """
     slices = index.slices
     faces, edges = _face_edges(index)
-    pts = shapely.points(x, y)
     margin = EDGE_MARGIN_DEG
     pi, fi = slices.face_tree.query(pts)
     inside = shapely.intersects_xy(faces[fi], x[pi], y[pi])
@@ -469,10 +468,12 @@ def _place_off_edges(index, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     # in one face: only that face's edges (holes included) can come near
     one = np.flatnonzero(n_inside == 1)
     doubtful[one] = shapely.dwithin(edges[face_of[one]], pts[one], margin)
-    # in none: no face may come near
+    # in none: no face may come near (faces whose box is near, then their prepared edges)
     out = np.flatnonzero(n_inside == 0)
-    close, _ = slices.face_tree.query(pts[out], predicate="dwithin", distance=margin)
-    doubtful[out[close]] = True
+    oi, of = slices.face_tree.query(shapely.box(x[out] - margin, y[out] - margin,
+                                                x[out] + margin, y[out] + margin))
+    close = shapely.dwithin(edges[of], pts[out[oi]], margin)
+    doubtful[out[oi[close]]] = True
     lines = _non_polygons(index)
     if lines is not None:
         lp, _ = lines[0].query(pts, predicate="dwithin", distance=margin)
