@@ -481,3 +481,51 @@ def test_cli_outside_every_plan_says_no_plan_applies_with_exit_0(plans):
                                     env={"COLUMNS": "120"})
         assert result.exit_code == 0, result.output
         assert "NO PLAN APPLIES" in result.output.upper()
+
+
+def _edge_points(plans_list, rng, n_each: int) -> np.ndarray:
+    """Points on the plans' feature edges and lines (vertices and segment midpoints), and
+    vertices moved by 1e-12° … 1e-4° (around the 1e-5° margin inside which the bulk path
+    leaves a point to the exact test)."""
+    xy = shapely.get_coordinates(np.concatenate(
+        [np.asarray(p.features.geometry.values, dtype=object) for p in plans_list]))
+    pick = rng.choice(len(xy) - 1, n_each, replace=False)
+    out = [xy[pick], (xy[pick] + xy[pick + 1]) / 2]
+    for scale in (1e-12, 1e-6, 1e-5, 1e-4):
+        out.append(xy[rng.choice(len(xy), n_each)] + rng.normal(0, scale, (n_each, 2)))
+    return shapely.points(np.concatenate(out))
+
+
+def test_points_on_and_near_edges_are_judged_in_bulk_as_one_by_one(plans):
+    """The bulk path (grid cells, faces of slices, groups kept across chunks) gives every
+    point on or near a feature edge, a line feature or a plan-area edge the same rows as
+    judging it alone (chunk_size=1 locates each site exactly against the features)."""
+    loaded = [plan_or_skip(plans, "ir-qom-1414"), plan_or_skip(plans, "cn-shanxi-2035"),
+              plan_or_skip(plans, "cn-yongji-2035")]
+    rng = np.random.default_rng(13)
+    minx, miny, maxx, maxy = shapely.from_wkt(loaded[0].meta["extent_wkt"]).bounds
+    uniform = shapely.points(rng.uniform(minx, maxx, 60), rng.uniform(miny, maxy, 60))
+    pts = np.concatenate([_edge_points(loaded, rng, 20), uniform])
+    pts = np.concatenate([pts, pts[::7]])                 # repeats land in later chunks
+    sites = gpd.GeoSeries(pts, crs="EPSG:4326")
+    alone = comply(sites, "housing", loaded, summary=True, chunk_size=1)
+    bulk = comply(sites, "housing", loaded, summary=True, chunk_size=50)
+    pd.testing.assert_frame_equal(pd.DataFrame(bulk.drop(columns="geometry")),
+                                  pd.DataFrame(alone.drop(columns="geometry")))
+    pd.testing.assert_frame_equal(comply(sites, "housing", loaded, chunk_size=50),
+                                  comply(sites, "housing", loaded, chunk_size=1))
+
+
+def test_points_on_edges_match_the_rules_table(plans):
+    """Points exactly on feature edges and vertices, judged in bulk, against the brute-force
+    verdicts (a point on a footprint's edge is within its accuracy of it: near boundary)."""
+    both = [plan_or_skip(plans, "cn-shanxi-2035"), plan_or_skip(plans, "cn-yongji-2035")]
+    rng = np.random.default_rng(17)
+    pts = _edge_points([both[1]], rng, 4)[:8]
+    verdicts = comply(gpd.GeoSeries(np.concatenate([pts, pts]), crs="EPSG:4326"),
+                      "construction", both, chunk_size=5)
+    for i, point in enumerate(np.concatenate([pts, pts])):
+        got = verdicts.loc[[i]]
+        judged = got[got.rule_id.notna()]
+        assert set(zip(judged.plan_id, judged.rule_id, judged.verdict,
+                       judged.condition != "")) == expected_verdicts(both, point, "construction")
