@@ -329,6 +329,7 @@ def shell(repeats: int) -> Result:
                help_s / floor <= 0.5)
     res.notes.append("(d) each command is a new process started as from a shell; the cache "
                      "folder is filled by the first (cold) run")
+    return res
 
 
 # -- (f) compliance of many points ------------------------------------------------------------
