@@ -125,3 +125,24 @@ def test_footprint_badges_are_the_most_certain_badges():
 
     order = badge_order()
     assert tuple(order[:len(FOOTPRINT_BADGES)]) == FOOTPRINT_BADGES
+
+
+def test_each_crosswalk_code_is_in_one_data_file():
+    """INSPIRE codes of the toolkit's vocabularies come from layers/crosswalk_inspire_codes.csv
+    and cover each vocabulary; Chinese database layer codes are only in the export profiles."""
+    import csv
+    import typing
+
+    from zoning import model
+
+    assert set(model.REGULATION_NATURE) == set(model.REGULATIONS)
+    assert set(model.PROCESS_STEP) == set(model.LIFECYCLES)
+    assert set(model.LEVEL_OF_SPATIAL_PLAN) == set(typing.get_args(model.LEVEL))
+    layers = ROOT / "layers"
+    for path in sorted(layers.glob("*.csv")):
+        with open(path, encoding="utf-8") as fh:
+            header = next(csv.reader(fh))
+        assert not [c for c in header if c.startswith("cn_layer") or c == "ysdm"], path.name
+    source = "\n".join(p.read_text(encoding="utf-8") for p in sorted(PACKAGE.glob("*.py")))
+    for value in ("generallyBinding", "legalForce", "supraLocal"):
+        assert f'"{value}"' not in source, f"{value} is written in code, not read from data"
