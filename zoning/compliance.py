@@ -666,8 +666,7 @@ def _judge_sites(reps, site_pos, feat_pos, share, level, cover, acts, index
         c[scoped] = np.where(c[scoped] != "", c[scoped] + " and ", "if ") + \
             "the site is " + scope[scoped]
         pairs["condition"] = c
-    feats = index.features
-    plan_bit = feats.plan_id.map(index.plan_bit).to_numpy(dtype=np.int64)
+    plan_bit = index.feature_bits
     pairs["in_area"] = (cover[pairs.site.to_numpy()] & plan_bit[pairs.feature.to_numpy()]) != 0
     judged = _aggregate(pairs, index, acts)
     spoken = np.zeros(len(cover), dtype=bool)
@@ -774,7 +773,7 @@ def _unknown(sites: np.ndarray, site_pos: np.ndarray, feat_pos: np.ndarray, cove
     """A row for each site no binding rule speaks to: *unknown* inside a plan's area (saying
     which zones lie there), *no plan applies* outside every plan's area."""
     feats = index.features
-    plan_bit = feats.plan_id.map(index.plan_bit).to_numpy(dtype=np.int64)
+    plan_bit = index.feature_bits
     touched = pd.DataFrame({"site": site_pos, "feature": feat_pos})
     touched = touched[np.isin(touched.site.to_numpy(), sites)
                       & ((cover[touched.site.to_numpy()] & plan_bit[touched.feature.to_numpy()])

@@ -156,6 +156,11 @@ class PlanIndex:
         return {pid: 1 << i for i, pid in enumerate(self.plan_ids)}
 
     @cached_property
+    def feature_bits(self) -> np.ndarray:
+        """Per feature: the bit of its own plan (:attr:`plan_bit`)."""
+        return self.features.plan_id.map(self.plan_bit).to_numpy(dtype=np.int64)
+
+    @cached_property
     def class_rules(self) -> pd.DataFrame:
         """(rule, plan bit, zone_class) of every class-based rule."""
         table = rule_classes(self.rules)
@@ -165,7 +170,7 @@ class PlanIndex:
     def cross_mask(self) -> np.ndarray:
         """Per feature: bits of the *other* plans that have rules for its zone class."""
         bits = self.class_rules.groupby("zone_class").bit.agg(np.bitwise_or.reduce)
-        own = self.features.plan_id.map(self.plan_bit).to_numpy(dtype=np.int64)
+        own = self.feature_bits
         mask = self.features.zone_class.map(bits).fillna(0).to_numpy(dtype=np.int64)
         return mask & ~own
 
@@ -190,7 +195,7 @@ class PlanIndex:
         """Per (site, feature) pair: whether the site lies in the area of the feature's own
         plan. A feature outside it (a partner province, a link to a neighbour) is context
         there, never binding."""
-        own = self.features.plan_id.map(self.plan_bit).to_numpy(dtype=np.int64)
+        own = self.feature_bits
         return (np.asarray(cover, dtype=np.int64) & own[np.asarray(feature_pos, dtype=np.int64)]
                 ) != 0
 
@@ -213,8 +218,7 @@ class PlanIndex:
             pairs = pd.DataFrame({"row": extra, "zone_class": self.features.zone_class.to_numpy()[
                 feature_pos[extra]], "cover": cover[extra]})
             joined = pairs.merge(self.class_rules, on="zone_class")
-            own_bit = self.features.plan_id.map(self.plan_bit).to_numpy(dtype=np.int64)[
-                feature_pos[joined.row.to_numpy()]]
+            own_bit = self.feature_bits[feature_pos[joined.row.to_numpy()]]
             keep = ((joined.bit.to_numpy() & joined.cover.to_numpy()) != 0) & (
                 joined.bit.to_numpy() != own_bit)
             frames.append(joined.loc[keep, ["row", "rule"]].assign(cross=True))
