@@ -67,3 +67,25 @@ def test_no_rows_and_wrong_type_are_errors():
 def test_lon_lat_out_of_range_is_an_error():
     with pytest.raises(GeometryInputError, match="latitude"):
         prepare(gpd.GeoDataFrame(geometry=[shapely.Point(34.87, 110.44)], crs=4326))
+
+
+def test_prepare_copies_unless_a_reader_says_it_only_reads():
+    """A frame that needs no change is returned as a copy by default, as itself with
+    copy=False (what zoning.query does: it only reads); a frame that needs a change is a new
+    frame either way; and a query leaves the caller's frame as it was."""
+    import geopandas as gpd
+    import shapely
+
+    import zoning
+    from zoning.inputs import prepare
+
+    mine = gpd.GeoDataFrame({"name": ["a"]}, geometry=[shapely.Point(112.5, 37.8)],
+                            crs="EPSG:4326")
+    assert prepare(mine) is not mine
+    assert prepare(mine, copy=False) is mine
+    projected = mine.to_crs("EPSG:3857")
+    back = prepare(projected, copy=False)
+    assert back is not projected and back.crs.to_epsg() == 4326
+    before = mine.copy()
+    zoning.query(mine, "cn-shanxi-2035")
+    assert list(mine.columns) == ["name", "geometry"] and mine.equals(before)

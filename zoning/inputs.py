@@ -57,7 +57,7 @@ def _wgs84() -> pyproj.CRS:
 
 
 def prepare(data, *, crs=None, invalid: Literal["repair", "raise"] = "repair",
-            what: str = "input") -> gpd.GeoDataFrame:
+            what: str = "input", copy: bool = True) -> gpd.GeoDataFrame:
     """Validate and normalise user geometry to EPSG:4326; never mutates ``data``.
 
     Parameters
@@ -70,6 +70,9 @@ def prepare(data, *, crs=None, invalid: Literal["repair", "raise"] = "repair",
         (:class:`GeometryRepairWarning`), or raise :class:`GeometryInputError`.
     what : str
         How to call the input in messages (e.g. ``"projects"``).
+    copy : bool
+        ``False`` returns ``data`` itself where it needed no change (a GeoDataFrame already in
+        EPSG:4326, valid, not crossing the antimeridian): for callers that only read it.
 
     Returns
     -------
@@ -82,9 +85,9 @@ def prepare(data, *, crs=None, invalid: Literal["repair", "raise"] = "repair",
     >>> prepare(shapely.Point(110.44, 34.87), crs="EPSG:4326").crs.to_epsg()
     4326
     """
-    # geopandas' accessors cost ~20 µs each: read the geometry and CRS once (a one-point
-    # query is ~1 ms in all).
-    gdf = as_geodataframe(data, crs=crs).copy(deep=False)
+    # geopandas' accessors cost ~20 µs each: read the geometry and CRS once, and copy only
+    # what is returned unchanged (a shallow copy costs ~0.1 ms, a third of a one-point query).
+    gdf = as_geodataframe(data, crs=crs)
     source_crs = gdf.crs
     if source_crs is None:
         raise CRSError(f"{what} has no CRS; set one first, e.g. gdf.set_crs('EPSG:4326')")
@@ -140,6 +143,8 @@ def prepare(data, *, crs=None, invalid: Literal["repair", "raise"] = "repair",
     if crossing.any():
         gdf.loc[crossing, gdf.geometry.name] = [_cut_at_antimeridian(g)
                                                  for g in gdf.geometry.values[crossing]]
+    if copy and gdf is data:
+        gdf = gdf.copy(deep=False)
     return gdf
 
 

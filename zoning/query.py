@@ -627,7 +627,7 @@ def query(sites, plans=None, *, crs=None, engine: Literal["shapely", "dask"] = "
                          what="sites")
     if engine != "shapely":
         raise InvalidArgumentError(f"unknown engine {engine!r}; use 'shapely' or 'dask'")
-    return query_prepared(prepare(sites, crs=crs, what="sites"), index)
+    return query_prepared(prepare(sites, crs=crs, what="sites", copy=False), index)
 
 
 def query_point(lon: float, lat: float, plans=None) -> pd.DataFrame:
