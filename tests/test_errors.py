@@ -58,6 +58,9 @@ def test_unknown_names_and_bad_choices(mini_plan):
         zoning.load("xx-nowhere")
     with pytest.raises(zoning.UnknownLayerError, match="no layer 'nope'"):
         zoning.swap_in(mini_plan, "nope", _zones(), feature="x")
+    with pytest.raises(zoning.UnknownLayerError, match="no layer 'nope'") as err:
+        mini_plan["nope"]
+    assert isinstance(err.value, KeyError) and str(err.value).startswith("plan cn-test-mini")
     with pytest.raises(zoning.UnknownColumnError, match="no column 'nope'"):
         zoning.rasterize_zones(_zones(), "nope", resolution=0.5)
     with pytest.raises(zoning.InvalidArgumentError, match="unknown engine") as err:

@@ -87,8 +87,12 @@ class UnknownPlanError(ZoningError):
     """No plan with that id exists (no ``layers/<id>/plan.yaml``, or none at a revision)."""
 
 
-class UnknownLayerError(ZoningError):
-    """A plan has no layer, or no feature, of that name."""
+class UnknownLayerError(ZoningError, KeyError):
+    """A plan has no layer, or no feature, of that name (also a :class:`KeyError`, as
+    ``plan["layer"]`` is a lookup)."""
+
+    def __str__(self) -> str:       # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 class UnknownColumnError(ZoningError):

@@ -224,6 +224,9 @@ def read_gpkg(path: str | Path) -> Plan:
     The ``plan`` table is validated into the plan's :class:`~zoning.model.PlanRecord` (numbers
     stored as text come back as numbers) and the ``layer_catalog`` rows against the model;
     every problem is reported together in one :class:`~zoning._errors.PlanSpecError`.
+    The non-spatial tables (``indicators``, ``rules``, ``layer_catalog`` …) are stored as TEXT
+    and come back as text: convert a column before arithmetic
+    (``pd.to_numeric(plan.tables["indicators"].target_value)``).
 
     Examples
     --------

@@ -21,7 +21,8 @@ import pandas as pd
 import shapely
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ._errors import DataFileError, InvalidArgumentError, PlanSpecError, Problem
+from ._errors import (DataFileError, InvalidArgumentError, PlanSpecError, Problem,
+                      UnknownLayerError)
 from .settings import settings
 
 LAYERS_DIR = settings.layers_dir
@@ -420,6 +421,9 @@ class Plan:
         return str(self.meta["plan_id"])
 
     def __getitem__(self, layer: str) -> gpd.GeoDataFrame:
+        if layer not in self.layers:
+            raise UnknownLayerError(f"plan {self.plan_id} has no layer {layer!r}; layers: "
+                                    f"{', '.join(self.layers)}")
         return self.layers[layer].copy()
 
     def __iter__(self):
