@@ -100,7 +100,20 @@ def test_swap_in_authoritative_geometry(mini_plan):
     assert mini_plan["control_lines"].iloc[0].geometry_basis == "river_buffer"
     with pytest.raises(zoning.CRSError):
         zoning.replace_layer(mini_plan, "control_lines", official.set_crs(None, allow_override=True),
-                                feature="ecological-protection-red-line")
+                             feature="ecological-protection-red-line")
+
+
+def test_a_shapefile_without_crs_is_replaced_in_once_its_crs_is_given(mini_plan, tmp_path):
+    box = shapely.box(110.3, 34.8, 110.4, 34.9)
+    bare = tmp_path / "red_line.shp"
+    pyogrio.write_dataframe(gpd.GeoDataFrame(geometry=[box]), bare)      # no .prj
+    with pytest.raises(zoning.CRSError, match="no CRS"):
+        zoning.replace_layer(mini_plan, "control_lines", bare,
+                             feature="ecological-protection-red-line")
+    swapped = zoning.replace_layer(mini_plan, "control_lines", bare, crs="EPSG:4326",
+                                   feature="ecological-protection-red-line")
+    # a Shapefile stores outer rings clockwise: the same polygon, the ring turned round
+    assert swapped["control_lines"].iloc[0].geometry.equals(shapely.MultiPolygon([box]))
 
 
 def test_drop_slivers_removes_noise_holes_and_keeps_enclaves():
