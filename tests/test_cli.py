@@ -209,3 +209,20 @@ def test_a_build_shows_progress_in_a_terminal_and_a_cached_run_does_not(yongji, 
     second = _in_terminal(args, env)
     assert "building" not in second
     assert second.count("zones of 1 plan") == first.count("zones of 1 plan") == 1
+
+
+def test_a_plan_outside_the_package_is_validated_and_built(test_layers_dir, mini_plan, tmp_path):
+    """--layers-dir points validate and build at a folder of plan folders of one's own."""
+    checked = run("validate", "cn-test-mini", "--layers-dir", test_layers_dir)
+    assert checked.exit_code == 0, checked.output
+    assert checked.output.startswith("cn-test-mini: OK")
+    built = run("build", "--all", "--layers-dir", test_layers_dir, "--out", tmp_path,
+                "--no-html")
+    assert built.exit_code == 0, built.output
+    back = zoning.read_gpkg(tmp_path / "cn-test-mini.gpkg")
+    assert {k: len(v) for k, v in back.layers.items()} == {
+        k: len(v) for k, v in mini_plan.layers.items()}
+    missing = run("validate", "cn-test-mini", "--layers-dir", tmp_path / "nowhere")
+    assert missing.exit_code == 2 and "is not a folder" in missing.output
+    unknown = run("validate", "cn-shanxi-2035", "--layers-dir", test_layers_dir)
+    assert unknown.exit_code != 0 and "cn-test-mini" in unknown.output

@@ -12,12 +12,13 @@ import pytest
 from typer.testing import CliRunner
 
 from zoning import figures, styles
+from zoning.settings import settings
 from zoning.model import LAYERS_DIR
 
 from conftest import plan_or_skip
 
 PLAN_IDS = ["cn-shanxi-2035", "cn-yongji-2035", "ir-qom-1414", "ir-ardabil-1424", "vn-kontum-2030"]
-STYLES = Path(styles.STYLES_DIR)
+STYLES = Path(settings.styles_dir)
 
 
 def _rows(path: Path) -> dict[str, dict]:

@@ -16,11 +16,12 @@ import pytest
 
 import zoning
 from zoning import styles
+from zoning.settings import settings
 from zoning.model import LAYERS_DIR
 
 from conftest import plan_or_skip
 
-STYLES = Path(styles.STYLES_DIR)
+STYLES = Path(settings.styles_dir)
 HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 SLD = "{http://www.opengis.net/sld}"

@@ -327,7 +327,7 @@ def test_offline_base_map_names_places_by_population_and_carries_rivers(plans):
     data = webmap.map_data([plan])
     context, scale = data["context"], data["scale"]
     classes = context["label_classes"]
-    rows = list(csv.DictReader(open(styles.STYLES_DIR / "base_labels.csv", encoding="utf-8")))
+    rows = list(csv.DictReader(open(zoning.settings.styles_dir / "base_labels.csv", encoding="utf-8")))
     thresholds = sorted(((float(r["min_population"]), int(r["min_zoom"])) for r in rows
                          if r["kind"] == "place"), reverse=True)
     west, south, east, north = webmap._drawn_bounds(plan)

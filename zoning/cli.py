@@ -29,6 +29,9 @@ console = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 OutDir = Annotated[Path, typer.Option("--out", "-o", help="Output folder")]
+LayersDir = Annotated[Optional[Path], typer.Option(
+    "--layers-dir", help="Folder holding the plan folders (a plan of your own outside the "
+                         "package); the shared vocabularies stay the package's")]
 CrsOption = Annotated[Optional[str], typer.Option(
     "--crs", help="CRS of an input file that has none, e.g. EPSG:4326")]
 
@@ -143,10 +146,14 @@ def _main(sources: Annotated[Optional[Path], typer.Option(
         settings.sources_dir = sources
 
 
-def _plans(plans: list[str] | None, all_: bool) -> list[str]:
+def _plans(plans: list[str] | None, all_: bool, layers_dir: Path | None = None) -> list[str]:
     from .model import plan_ids
 
+    if layers_dir is not None and not layers_dir.is_dir():
+        _fail(f"--layers-dir {layers_dir} is not a folder")
     if all_:
+        if layers_dir is not None:
+            return sorted(p.parent.name for p in layers_dir.glob("*/plan.yaml"))
         return plan_ids()
     if not plans:
         _fail("name at least one plan or pass --all")
@@ -240,19 +247,20 @@ def list_plans() -> None:
 @app.command()
 @_command
 def validate(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
-             all_: Annotated[bool, typer.Option("--all")] = False) -> None:
+             all_: Annotated[bool, typer.Option("--all")] = False,
+             layers_dir: LayersDir = None) -> None:
     """Validate plan sources and report every problem (file, element, line)."""
     from .spec import check_document, read_plan_source
 
     def one(pid: str) -> None:
-        src = read_plan_source(pid)
+        src = read_plan_source(pid, layers_dir=layers_dir)
         n = sum(len(layer.features) for layer in src.layers.values())
         verified = "quotes verified" if check_document(src.meta)[0] else "quotes not re-verified"
         console.print(f"{pid}: OK — {len(src.layers)} layers, {n} features, {len(src.rules)} "
                       f"rules, {len(src.indicators)} indicator rows, {len(src.statements)} "
                       f"statements; {verified}", markup=False)
 
-    _each_plan(_plans(plans, all_), one)
+    _each_plan(_plans(plans, all_, layers_dir), one)
 
 
 @app.command()
@@ -260,21 +268,22 @@ def validate(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
 def build(plans: Annotated[Optional[list[str]], typer.Argument()] = None,
           all_: Annotated[bool, typer.Option("--all", help="Build every plan")] = False,
           out: OutDir = Path("out"),
-          html: Annotated[bool, typer.Option(help="Also write the HTML map")] = True) -> None:
+          html: Annotated[bool, typer.Option(help="Also write the HTML map")] = True,
+          layers_dir: LayersDir = None) -> None:
     """Build plans into out/<plan>.gpkg and out/<plan>.html."""
-    from .build import load
+    from .build import build_plan, load
     from .io import write_gpkg
     from .webmap import write_map
 
     def one(pid: str) -> None:
-        plan = load(pid)
+        plan = load(pid) if layers_dir is None else build_plan(pid, layers_dir)
         msg = f"{pid}: {write_gpkg(plan, out / f'{pid}.gpkg')}"
         if html:
             msg += f", {write_map([plan], out / f'{pid}.html')}"
         n = sum(len(g) for g in plan.layers.values())
         console.print(f"{msg} ({len(plan.layers)} layers, {n} features)", markup=False)
 
-    _each_plan(_plans(plans, all_), one)
+    _each_plan(_plans(plans, all_, layers_dir), one)
 
 
 @app.command()

@@ -16,7 +16,8 @@ import pandas as pd
 import shapely
 
 from .geometry import area_km2
-from .model import CRS, LAYERS_DIR, Plan, rule_matches
+from .settings import settings
+from .model import CRS, Plan, rule_matches
 
 REPORT_COLUMNS = ["severity", "relation", "lower_feature_id", "lower_name", "lower_name_en",
                   "lower_class", "lower_basis", "upper_feature_id", "upper_name", "upper_name_en",
@@ -28,7 +29,7 @@ _SEVERITY_ORDER = {"conflict": 0, "review": 1, "info": 2}
 @cache
 def consistency_rules() -> pd.DataFrame:
     """The class pairs checked across levels (``layers/consistency_rules.csv``)."""
-    return pd.read_csv(LAYERS_DIR / "consistency_rules.csv", keep_default_na=False)
+    return pd.read_csv(settings.layers_dir / "consistency_rules.csv", keep_default_na=False)
 
 
 def _plan_area(plan: Plan) -> gpd.GeoDataFrame:

@@ -31,8 +31,8 @@ from .profiles import (NOT_FOR_SUBMISSION, choose_crs, domains,
                        layer_zone_classes, profile_fields, profile_layers, profiles)
 from .io import TABLES, plan_table, write_gpkg
 from .files import atomic_path, dbf_fields, remove_leftovers, replace_folder
-from .model import (CRS, FOOTPRINT_BADGES, LAYERS_DIR, LEVEL_OF_SPATIAL_PLAN, PROCESS_STEP,
-                    Plan)
+from .settings import settings
+from .model import CRS, FOOTPRINT_BADGES, LEVEL_OF_SPATIAL_PLAN, PROCESS_STEP, Plan
 
 FORMATS = ("gpkg", "geojson", "fgb", "parquet", "inspire", "cn-mnr")
 _FOLDER_FORMATS = {"geojson": ("GeoJSON", ".geojson"), "fgb": ("FlatGeobuf", ".fgb"),
@@ -44,7 +44,7 @@ INSPIRE = "http://inspire.ec.europa.eu/codelist/"
 @cache
 def crosswalk() -> pd.DataFrame:
     """Zone class → INSPIRE supplementary regulation (``layers/crosswalk_exports.csv``)."""
-    return pd.read_csv(LAYERS_DIR / "crosswalk_exports.csv", dtype=str,
+    return pd.read_csv(settings.layers_dir / "crosswalk_exports.csv", dtype=str,
                        keep_default_na=False).set_index("zone_class")
 
 

@@ -25,6 +25,9 @@ from ._errors import (DataFileError, InvalidArgumentError, PlanSpecError, Proble
                       UnknownLayerError)
 from .settings import settings
 
+#: The default folders, as they were when the package was imported. The package's own code
+#: reads :data:`zoning.settings.settings` at call time, so setting ``settings.layers_dir`` (or
+#: ``styles_dir``, ``reference_dir``) before first use redirects it.
 LAYERS_DIR = settings.layers_dir
 REFERENCE_DIR = settings.reference_dir
 STYLES_DIR = settings.styles_dir
@@ -37,7 +40,8 @@ EQUAL_AREA_CRS = "EPSG:6933"
 
 def _inspire_codes(vocabulary: str) -> dict[str, str]:
     """A toolkit vocabulary's INSPIRE PLU code (``layers/crosswalk_inspire_codes.csv``)."""
-    with open(LAYERS_DIR / "crosswalk_inspire_codes.csv", encoding="utf-8", newline="") as f:
+    path = settings.layers_dir / "crosswalk_inspire_codes.csv"
+    with open(path, encoding="utf-8", newline="") as f:
         return {r["code"]: r["inspire_value"] for r in csv.DictReader(f)
                 if r["vocabulary"] == vocabulary}
 
@@ -242,7 +246,7 @@ FEATURE_COLUMNS: Mapping[str, tuple[str, str]] = MappingProxyType({
 
 
 def _vocabulary(name: str, **read_options) -> pd.DataFrame:
-    path = LAYERS_DIR / name
+    path = settings.layers_dir / name
     table = pd.read_csv(path, keep_default_na=False, **read_options).set_index("code")
     duplicated = table.index[table.index.duplicated()].unique().tolist()
     if duplicated:
@@ -260,7 +264,8 @@ def zone_classes() -> pd.DataFrame:
 def theme_names() -> tuple[str, ...]:
     """The themes a layer may name: the rows of ``styles/themes.csv`` (styled by
     :mod:`zoning.styles`)."""
-    return tuple(pd.read_csv(STYLES_DIR / "themes.csv", usecols=["theme"], dtype=str).theme)
+    path = settings.styles_dir / "themes.csv"
+    return tuple(pd.read_csv(path, usecols=["theme"], dtype=str).theme)
 
 
 @cache
@@ -383,7 +388,7 @@ def rule_classes(rules: pd.DataFrame) -> pd.DataFrame:
 
 def plan_ids() -> list[str]:
     """Ids of every plan under ``layers/`` (folders holding a ``plan.yaml``)."""
-    return sorted(p.parent.name for p in LAYERS_DIR.glob("*/plan.yaml"))
+    return sorted(p.parent.name for p in settings.layers_dir.glob("*/plan.yaml"))
 
 
 @dataclass(frozen=True)

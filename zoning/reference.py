@@ -26,9 +26,9 @@ import shapely
 import yaml
 
 from ._errors import ReferenceLookupError
-from .model import CRS, REFERENCE_DIR
+from .model import CRS
+from .settings import settings
 
-NAMED_RIVERS_DIR = REFERENCE_DIR / "named_rivers"
 _JUNCTION_DEG = 0.02
 
 _A, _EE = 6378245.0, 0.00669342162296594323
@@ -129,7 +129,7 @@ def china_children(adcode: str, level: str = "county") -> list[str]:
 @cache
 def admin1() -> gpd.GeoDataFrame:
     """Natural Earth 10m admin-1 polygons of Iran, China and Vietnam."""
-    return gpd.read_file(REFERENCE_DIR / "ne_admin1.geojson")
+    return gpd.read_file(settings.reference_dir / "ne_admin1.geojson")
 
 
 def _ne_row(token: str) -> pd.Series:
@@ -163,7 +163,7 @@ def unit(ref: str) -> tuple[shapely.Geometry, str]:
 @cache
 def places() -> pd.DataFrame:
     """GeoNames populated places (cities500) of IR, CN, VN, LA, KH, AZ, indexed by geonameid."""
-    df = pd.read_csv(REFERENCE_DIR / "geonames_places.csv", dtype={"admin1code": str},
+    df = pd.read_csv(settings.reference_dir / "geonames_places.csv", dtype={"admin1code": str},
                      keep_default_na=False)
     return df.set_index("geonameid")
 
@@ -194,7 +194,7 @@ def search_places(text: str, country: str | None = None) -> pd.DataFrame:
 @cache
 def rivers() -> gpd.GeoDataFrame:
     """Unnamed WDB II river lines around the plan areas (column ``wdb_id``)."""
-    return gpd.read_file(REFERENCE_DIR / "wdb2_rivers.geojson")
+    return gpd.read_file(settings.reference_dir / "wdb2_rivers.geojson")
 
 
 @cache
@@ -330,7 +330,7 @@ def river_line(river_id: str, start=None, end=None) -> tuple[shapely.Geometry, s
 
 def elevation_path(name: str) -> Path:
     """Path of a committed NOAA GLOBE clip, e.g. ``elevation_path("qom")``."""
-    path = REFERENCE_DIR / f"globe_{name}.tif"
+    path = settings.reference_dir / f"globe_{name}.tif"
     if not path.exists():
         raise ReferenceLookupError(f"no elevation clip {path.name} in data/reference/")
     return path
@@ -339,4 +339,4 @@ def elevation_path(name: str) -> Path:
 @cache
 def sources() -> pd.DataFrame:
     """Every reference dataset with version and licence (``data/reference/sources.csv``)."""
-    return pd.read_csv(REFERENCE_DIR / "sources.csv", keep_default_na=False)
+    return pd.read_csv(settings.reference_dir / "sources.csv", keep_default_na=False)

@@ -29,9 +29,8 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationEr
 from ._errors import (PlanSpecError, Problem, ReferenceLookupError, SourcesNotVerifiedWarning,
                       UnknownPlanError)
 from .model import (CALENDARS, COMPARATORS, FAMILIES, GEOMETRY_TYPES, INDICATOR_NATURES,
-                    LAYERS_DIR, LIFECYCLES, PROCESS_STEP, REGULATIONS, RULE_EFFECTS,
-                    STATEMENT_KINDS, PlanHeader, PlanRecord, activities, theme_names,
-                    zone_classes)
+                    LIFECYCLES, PROCESS_STEP, REGULATIONS, RULE_EFFECTS, STATEMENT_KINDS,
+                    PlanHeader, PlanRecord, activities, theme_names, zone_classes)
 from .recipes import FEATURE_REF, AdminUnitsRecipe, CheckContext, recipe_union
 from .recipes import problems as recipe_problems
 from .recipes import version as recipes_version
@@ -590,7 +589,7 @@ def check_citation(document: str, source: Source, quoted: str) -> str | None:
 
 def plan_folder(plan_id: str, layers_dir: Path | None = None) -> Path:
     """Folder of a plan's source files; :class:`UnknownPlanError` when there is none."""
-    layers_dir = Path(layers_dir or LAYERS_DIR)
+    layers_dir = Path(layers_dir or settings.layers_dir)
     folder = layers_dir / plan_id
     if not (folder / "plan.yaml").exists():
         known = ", ".join(p.parent.name for p in sorted(layers_dir.glob("*/plan.yaml")))

@@ -32,7 +32,8 @@ import geopandas as gpd
 import pandas as pd
 
 from ._errors import DataFileError, ExportError
-from .model import STYLES_DIR, Plan, zone_classes
+from .settings import settings
+from .model import Plan, zone_classes
 
 #: Languages the legend labels are given in (the plans' languages besides English).
 LANGUAGES = ("zh", "fa", "vi")
@@ -47,7 +48,8 @@ HATCH_SPACING_PX = 7
 
 
 def read_table(name: str, index: str) -> pd.DataFrame:
-    return pd.read_csv(STYLES_DIR / name, keep_default_na=False, dtype=str).set_index(index)
+    return pd.read_csv(settings.styles_dir / name, keep_default_na=False,
+                       dtype=str).set_index(index)
 
 
 @cache
@@ -116,7 +118,8 @@ def draw_order() -> pd.DataFrame:
 
 @cache
 def _layer_defaults_table() -> pd.DataFrame:
-    table = pd.read_csv(STYLES_DIR / "layer_defaults.csv", keep_default_na=False, dtype=str)
+    table = pd.read_csv(settings.styles_dir / "layer_defaults.csv", keep_default_na=False,
+                        dtype=str)
     bad = sorted(set(table["default"]) - {"on", "off", "context"})
     if bad:
         raise DataFileError(f"styles/layer_defaults.csv: default must be on, off or context, "
@@ -130,7 +133,7 @@ def base_labels() -> pd.DataFrame:
     (``province``, ``river``, ``place``) and, for places, per population class, the zooms
     between which a label shows, its size and colour. Rows are in priority order: the map
     places names of earlier rows first."""
-    table = pd.read_csv(STYLES_DIR / "base_labels.csv", keep_default_na=False, dtype=str)
+    table = pd.read_csv(settings.styles_dir / "base_labels.csv", keep_default_na=False, dtype=str)
     table["min_population"] = pd.to_numeric(table["min_population"].replace("", "0"))
     table["max_zoom"] = pd.to_numeric(table["max_zoom"].replace("", "18"))
     for column in ("min_zoom", "font_px"):
