@@ -11,6 +11,7 @@ import csv
 import html
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cache
 from types import MappingProxyType
 from typing import Annotated, Any, Iterator, Literal
@@ -85,6 +86,16 @@ class PlanHeader(BaseModel):
     issuer: str
     issuer_en: str
     approved_by: str = ""
+    #: a date in ``plan.yaml``, ISO text (or blank) in the record: each narrows the type here,
+    #: in this place of the column order
+    approval_date: date | str | None = None
+    base_year: int | None = None
+    horizon_year: int
+    vision_year: int | None = None
+    calendar: Literal[CALENDARS] = "gregorian"  # type: ignore[valid-type]
+    #: the horizon year in the plan's own calendar (solar hijri for the Iranian plans)
+    horizon_year_local: int | None = None
+    lifecycle: Literal[LIFECYCLES]  # type: ignore[valid-type]
 
 
 class PlanRecord(PlanHeader):
@@ -112,13 +123,6 @@ class PlanRecord(PlanHeader):
 
     #: ISO date, or blank when the plan text does not give one
     approval_date: _ISO_DATE_OR_BLANK = ""
-    base_year: int | None = None
-    horizon_year: int
-    vision_year: int | None = None
-    calendar: Literal[CALENDARS] = "gregorian"  # type: ignore[valid-type]
-    #: the horizon year in the plan's own calendar (solar hijri for the Iranian plans)
-    horizon_year_local: int | None = None
-    lifecycle: Literal[LIFECYCLES]  # type: ignore[valid-type]
     #: INSPIRE PLU ``ProcessStepGeneralValue`` of the life-cycle stage (:data:`PROCESS_STEP`)
     process_step: Literal[tuple(PROCESS_STEP.values())]  # type: ignore[valid-type]
     source_document: str

@@ -28,7 +28,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationEr
 
 from ._errors import (PlanSpecError, Problem, ReferenceLookupError, SourcesNotVerifiedWarning,
                       UnknownPlanError)
-from .model import (CALENDARS, COMPARATORS, FAMILIES, GEOMETRY_TYPES, INDICATOR_NATURES,
+from .model import (COMPARATORS, FAMILIES, GEOMETRY_TYPES, INDICATOR_NATURES,
                     LIFECYCLES, PROCESS_STEP, REGULATIONS, RULE_EFFECTS, STATEMENT_KINDS,
                     PlanHeader, PlanRecord, activities, theme_names, zone_classes)
 from .recipes import FEATURE_REF, AdminUnitsRecipe, CheckContext, recipe_union
@@ -186,12 +186,6 @@ class PlanMeta(PlanHeader):
     model_config = _Strict.model_config
 
     approval_date: date | None = None
-    base_year: int | None = None
-    horizon_year: int
-    vision_year: int | None = None
-    calendar: Literal[CALENDARS] = "gregorian"  # type: ignore[valid-type]
-    horizon_year_local: int | None = None
-    lifecycle: Literal[LIFECYCLES]  # type: ignore[valid-type]
     source_document: str
     #: SHA-256 and size of the source document, so a holder of the text can verify it.
     source_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
